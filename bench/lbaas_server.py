@@ -1,0 +1,101 @@
+"""Start the real service (`lbaas serve ... --provider noop`) and seed it with 10,000 LBs through the API.
+
+Set BENCH_LBAAS_DB=/path/db.sqlite to keep the database between runs (only missing LBs are created);
+otherwise a temp database is used and removed. Run directly to pre-seed such a file:
+
+    BENCH_LBAAS_DB=/tmp/lbaas-bench.sqlite .venv/bin/python bench/lbaas_server.py
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import common
+import httpx
+
+SEED = 10_000
+SEED_CONCURRENCY = 32
+SEED_DEADLINE_S = 900
+POLL_INTERVAL_S = 0.02
+POLL_MAX = 500
+
+
+def lbaas_argv() -> list[str]:
+    exe = Path(sys.executable).with_name("lbaas")
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "lbaas"]
+
+
+@contextlib.contextmanager
+def running(api_key: str, seed: int = SEED):
+    keep = os.environ.get("BENCH_LBAAS_DB")
+    tmp = None if keep else tempfile.mkdtemp(prefix="bench-lbaas-")
+    db_path = Path(keep).resolve() if keep else Path(tmp) / "db.sqlite"
+    port = common.free_port()
+    argv = [
+        *lbaas_argv(),
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--database-url",
+        f"sqlite:///{db_path}",
+        "--provider",
+        "noop",
+    ]
+    try:
+        with common.server("lbaas", argv, port, env={"LBAAS_ADMIN_API_KEY": api_key}, ready_timeout=60) as t:
+            asyncio.run(seed_lbs(t, seed))
+            yield t
+    finally:
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+async def wait_task(client: httpx.AsyncClient, task_id: str) -> dict:
+    """Poll GET /cloud/v1/tasks/{id} until FINISHED (bounded by POLL_MAX polls); return the task."""
+    for _ in range(POLL_MAX):
+        r = await client.get(f"/cloud/v1/tasks/{task_id}")
+        r.raise_for_status()
+        task = r.json()
+        if task["state"] == "FINISHED":
+            return task
+        if task["state"] == "ERROR":
+            raise RuntimeError(f"task {task_id} failed: {task}")
+        await asyncio.sleep(POLL_INTERVAL_S)
+    raise RuntimeError(f"task {task_id} not FINISHED after {POLL_MAX} polls")
+
+
+async def seed_lbs(t: common.Target, total: int) -> None:
+    """Create LBs (bounded concurrency) until the project/region holds `total` of them."""
+    async with httpx.AsyncClient(base_url=t.base, headers=t.headers, timeout=30) as client:
+        r = await client.get(common.LB_PATH, params={"limit": 1})
+        r.raise_for_status()
+        have = r.json()["count"]
+        todo = iter(range(have + 1, total + 1))
+        started = time.monotonic()
+
+        async def worker() -> None:
+            for i in todo:  # shared iterator: each index is taken once; bounded by `total`
+                if time.monotonic() - started > SEED_DEADLINE_S:
+                    raise RuntimeError(f"seeding exceeded {SEED_DEADLINE_S}s")
+                r = await client.post(common.LB_PATH, json={"name": f"lb-{i:05d}"})
+                r.raise_for_status()
+                await wait_task(client, r.json()["tasks"][0])
+                if i % 1000 == 0:
+                    print(f"seeded {i}/{total} ({time.monotonic() - started:.0f}s)", file=sys.stderr)
+
+        await asyncio.gather(*(worker() for _ in range(SEED_CONCURRENCY)))
+
+
+if __name__ == "__main__":
+    with running(os.environ.get("BENCH_API_KEY") or secrets.token_hex(16)):
+        print(f"lbaas seeded with {SEED} LBs at {os.environ.get('BENCH_LBAAS_DB', '(temp db, removed)')}")

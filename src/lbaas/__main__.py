@@ -1,0 +1,3 @@
+from lbaas.cli import main
+
+main()

@@ -1,0 +1,109 @@
+"""The ASGI application: routes, error handlers, request ids, the worker."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from lbaas import __version__
+from lbaas.api import errors
+from lbaas.api.routes import load_balancers, tasks
+from lbaas.api.runtime import Api, json_response
+from lbaas.config import Settings
+from lbaas.db import migrate
+from lbaas.db.engine import Database
+from lbaas.providers import make_provider
+from lbaas.services import auth, nested
+from lbaas.services import load_balancers as lb_service
+from lbaas.tasks import handlers as _handlers  # noqa: F401  (registers the task bodies)
+from lbaas.tasks.worker import Worker
+
+log = logging.getLogger(__name__)
+
+
+class RequestIdMiddleware:
+    """Give every request an id (``X-Request-ID``) and refuse oversized bodies."""
+
+    def __init__(self, app: ASGIApp, max_body: int) -> None:
+        self.app = app
+        self.max_body = max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = rid
+        header = (b"x-request-id", rid.encode())
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), header]
+            await send(message)
+
+        length = next((v for k, v in scope["headers"] if k == b"content-length"), None)
+        if length is not None and (not length.isdigit() or int(length) > self.max_body):
+            body = (
+                b'{"exception_class":"RequestEntityTooLarge","message":"Request body larger than '
+                + str(self.max_body).encode()
+                + b' bytes","request_id":"'
+                + rid.encode()
+                + b'"}'
+            )
+            await send_with_id(
+                {
+                    "type": "http.response.start",
+                    "status": 413,
+                    "headers": [(b"content-type", b"application/json")],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
+            return
+        await self.app(scope, receive, send_with_id)
+
+
+def create_app(settings: Settings, *, provider: Any = None, start_worker: bool | None = None) -> FastAPI:
+    """Build the service; the database is migrated before the first request."""
+    db = Database(settings.database_url)
+    migrate.upgrade(db, region_name=settings.region_name, project_name=settings.project_name)
+    if settings.admin_api_key:
+        with db.write() as conn:
+            auth.ensure_admin(conn, settings.admin_api_key)
+    lb_service.configure(settings.vip_pool)
+    nested.configure(settings.fip_pool)
+    provider = provider or make_provider(settings.provider, noop_delay_ms=settings.noop_task_delay_ms)
+    worker = Worker(db, provider, threads=settings.worker_threads, lease=settings.lease_seconds)
+    run_worker = settings.run_worker if start_worker is None else start_worker
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if run_worker:
+            worker.start()
+        try:
+            yield
+        finally:
+            worker.stop()
+            db.dispose()
+
+    app = FastAPI(title="lbaas", version=__version__, lifespan=lifespan, docs_url="/docs", redoc_url=None)
+    app.state.settings = settings
+    app.state.db = db
+    app.state.provider = provider
+    app.state.worker = worker
+    app.state.api = Api(db, worker)
+    errors.install(app)
+    app.include_router(load_balancers.router)
+    app.include_router(tasks.router)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> Any:
+        return json_response({"status": "ok", "version": __version__, "provider": provider.name})
+
+    app.add_middleware(RequestIdMiddleware, max_body=settings.max_body_bytes)
+    return app

@@ -1,0 +1,125 @@
+"""How routes reach the database and the worker: one transaction per request.
+
+Authentication, the project/region check and the operation share one
+transaction, so a request costs one connection checkout and sees one
+consistent state. Task-creating requests go through :meth:`Api.tasks`, which
+makes them safe to retry (see :mod:`lbaas.services.idempotency`) and, with an
+inline provider (the emulator), runs the new task before answering.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+from fastapi import Request
+from sqlalchemy.engine import Connection
+from starlette.responses import Response
+
+from lbaas.db.engine import Database
+from lbaas.services import auth, idempotency
+from lbaas.services.common import Ctx, resolve_scope
+from lbaas.tasks.worker import Worker
+
+JSON = "application/json"
+
+
+def json_response(data: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(data), status_code=status, media_type=JSON)
+
+
+class Api:
+    def __init__(self, db: Database, worker: Worker) -> None:
+        self.db = db
+        self.worker = worker
+
+    def _scoped(
+        self, request: Request, conn: Connection, token: str, project_id: int | None, region_id: int | None
+    ) -> Any:
+        principal = auth.authenticate(conn, token)
+        if project_id is None:
+            return principal
+        return resolve_scope(
+            conn, principal, project_id, region_id if region_id is not None else 0, request.state.request_id
+        )
+
+    async def read(
+        self,
+        request: Request,
+        fn: Callable[[Connection, Any], Any],
+        project_id: int | None = None,
+        region_id: int | None = None,
+        status: int = 200,
+    ) -> Response:
+        """A read: ``fn(conn, ctx_or_principal)`` in a read transaction."""
+        token = auth.parse_header(request.headers.get("authorization"))
+
+        def work() -> Any:
+            with self.db.read() as conn:
+                return fn(conn, self._scoped(request, conn, token, project_id, region_id))
+
+        return json_response(await self.db.run(work), status)
+
+    async def write(
+        self,
+        request: Request,
+        fn: Callable[[Connection, Any], Any],
+        project_id: int | None = None,
+        region_id: int | None = None,
+        status: int = 200,
+    ) -> Response:
+        """A synchronous change, committed before the answer."""
+        token = auth.parse_header(request.headers.get("authorization"))
+
+        def work() -> Any:
+            with self.db.write() as conn:
+                return fn(conn, self._scoped(request, conn, token, project_id, region_id))
+
+        result = await self.db.run(work)
+        if status == 204:
+            return Response(status_code=204)
+        return json_response(result, status)
+
+    async def tasks(
+        self,
+        request: Request,
+        fn: Callable[[Connection, Ctx], Any],
+        project_id: int | None = None,
+        region_id: int | None = None,
+    ) -> Response:
+        """A change carried out by tasks: answers ``{"tasks": [...]}``, safe to retry."""
+        token = auth.parse_header(request.headers.get("authorization"))
+        body = await request.body()
+        key = request.headers.get("idempotency-key")
+        retried = (request.headers.get("x-stainless-retry-count") or "0") not in ("0", "")
+        fp = idempotency.fingerprint(request.method, request.url.path, body, key)
+        window = idempotency.KEY_WINDOW if key else idempotency.RETRY_WINDOW
+
+        def work() -> tuple[int, bytes, list[str]]:
+            with self.db.write() as conn:
+                scoped = self._scoped(request, conn, token, project_id, region_id)
+                principal = scoped.principal if isinstance(scoped, Ctx) else scoped
+                if key or retried:
+                    seen = idempotency.lookup(conn, principal.key_id, fp, window)
+                    if seen is not None:
+                        return seen[0], seen[1], []
+                result = fn(conn, scoped)
+                ids = [result] if isinstance(result, str) else list(result)
+                payload = orjson.dumps({"tasks": ids})
+                idempotency.record(conn, principal.key_id, fp, 200, payload)
+                return 200, payload, ids
+
+        status, payload, ids = await self.db.run(work)
+        await self.kick(ids)
+        return Response(payload, status_code=status, media_type=JSON)
+
+    async def kick(self, task_ids: list[str]) -> None:
+        """Start new tasks: inline for the emulator, else wake the worker."""
+        if not task_ids:
+            return
+        if getattr(self.worker.ctx.provider, "inline", False):
+            for task_id in task_ids:
+                await self.db.run(self.worker.run_inline, task_id)
+        else:
+            self.worker.wakeup.set()

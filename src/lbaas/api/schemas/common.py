@@ -1,0 +1,51 @@
+"""Request-body building blocks shared by every resource (Pydantic v2).
+
+Bodies forbid unknown fields, so a typo is a 400 that names the field
+rather than a silently ignored setting. Responses are plain dicts built by
+the services: the SDK's types are the contract, checked by the contract
+tests, and skipping response-model validation keeps the hot paths fast.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+NAME_PATTERN = r"^[a-zA-Z0-9][a-zA-Z 0-9._\-]{1,61}[a-zA-Z0-9._]$"
+TOPIC_PATTERN = r"^[a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])*)*$"
+
+Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
+Uuid = UUID
+
+
+class Body(BaseModel):
+    """Base of request bodies: unknown fields are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class RetentionPolicy(Body):
+    period: int | None = Field(..., gt=0, le=1825)
+
+
+class Logging(Body):
+    destination_region_id: int | None = None
+    enabled: bool = False
+    retention_policy: RetentionPolicy | None = None
+    topic_name: (
+        Annotated[str, StringConstraints(min_length=1, max_length=223, pattern=TOPIC_PATTERN)] | None
+    ) = None
+
+
+class NewFloatingIp(Body):
+    source: Literal["new"]
+
+
+class ExistingFloatingIp(Body):
+    source: Literal["existing"]
+    existing_floating_id: UUID
+
+
+FloatingIpChoice = Annotated[NewFloatingIp | ExistingFloatingIp, Field(discriminator="source")]

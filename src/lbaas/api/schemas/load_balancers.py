@@ -1,0 +1,65 @@
+"""Bodies of the load balancer endpoints."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import Field, model_validator
+
+from lbaas.api.schemas.common import Body, FloatingIpChoice, Logging, Name
+from lbaas.domain.enums import Connectivity, IpFamily
+
+
+class LoadBalancerCreate(Body):
+    name: Name
+    flavor: str | None = None
+    floating_ip: FloatingIpChoice | None = None
+    listeners: list[dict[str, Any]] | None = Field(default=None, max_length=51)
+    logging: Logging | None = None
+    preferred_connectivity: Connectivity = Connectivity.L2
+    tags: dict[str, str] | None = None
+    vip_ip_family: IpFamily | None = None
+    vip_network_id: UUID | None = None
+    vip_port_id: UUID | None = None
+    vip_subnet_id: UUID | None = None
+
+    @model_validator(mode="after")
+    def _exclusive_vip(self) -> LoadBalancerCreate:
+        if self.vip_network_id is not None and self.vip_port_id is not None:
+            raise ValueError("vip_network_id and vip_port_id are mutually exclusive")
+        return self
+
+
+class LoadBalancerPatch(Body):
+    """The seed body: every field optional; only the fields sent change."""
+
+    name: Name | None = None
+    logging: Logging | None = None
+    preferred_connectivity: Connectivity | None = None
+    tags: dict[str, str | None] | None = None
+
+
+class LoadBalancerPatchV2(LoadBalancerPatch):
+    admin_state_up: bool | None = None
+
+
+class Failover(Body):
+    force: bool = False
+
+
+class Resize(Body):
+    flavor: str
+
+
+class Metrics(Body):
+    time_interval: int = Field(..., gt=0)
+    time_unit: Literal["hour", "day"]
+
+
+class CheckLimits(Body):
+    floating_ip: FloatingIpChoice | None = None
+    logging: Logging | None = None
+    vip_ip_family: IpFamily | None = None
+    vip_network_id: UUID | None = None
+    vip_port_id: UUID | None = None

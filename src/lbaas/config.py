@@ -1,0 +1,74 @@
+"""Settings: one frozen object built from flags and ``LBAAS_*`` variables."""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import os
+from pathlib import Path
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    return int(raw) if raw not in (None, "") else default
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Everything a process of lbaas needs to know about its environment."""
+
+    database_url: str
+    data_dir: Path
+    provider: str = "noop"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    admin_api_key: str | None = None
+    region_name: str = "Luxembourg-2"
+    project_name: str = "default"
+    vip_pool: str = "127.1.0.0/16"
+    fip_pool: str = "127.2.0.0/16"
+    noop_task_delay_ms: int = 0
+    worker_threads: int = 4
+    run_worker: bool = True
+    lease_seconds: float = 10.0
+    max_body_bytes: int = 1 << 20
+    secret_key: str | None = None
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> Settings:
+        """Build settings from ``LBAAS_*`` variables; explicit overrides win (None = not given)."""
+        data_dir = Path(os.environ.get("LBAAS_DATA_DIR") or "./.lbaas")
+        values: dict[str, object] = {
+            "data_dir": data_dir,
+            "database_url": os.environ.get("LBAAS_DATABASE_URL") or default_database_url(data_dir),
+            "provider": os.environ.get("LBAAS_PROVIDER") or "noop",
+            "host": os.environ.get("LBAAS_HOST") or "127.0.0.1",
+            "port": _env_int("LBAAS_PORT", 8080),
+            "admin_api_key": os.environ.get("LBAAS_ADMIN_API_KEY") or None,
+            "region_name": os.environ.get("LBAAS_REGION_NAME") or "Luxembourg-2",
+            "project_name": os.environ.get("LBAAS_PROJECT_NAME") or "default",
+            "vip_pool": os.environ.get("LBAAS_VIP_POOL") or "127.1.0.0/16",
+            "fip_pool": os.environ.get("LBAAS_FIP_POOL") or "127.2.0.0/16",
+            "noop_task_delay_ms": _env_int("LBAAS_NOOP_TASK_DELAY_MS", 0),
+            "worker_threads": _env_int("LBAAS_WORKER_THREADS", 4),
+            "lease_seconds": float(os.environ.get("LBAAS_LEASE_SECONDS") or 10.0),
+            "secret_key": os.environ.get("LBAAS_SECRET_KEY") or None,
+        }
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        settings = cls(**values)  # type: ignore[arg-type]
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        """Refuse settings that would make the service unsafe or unusable."""
+        for name in ("vip_pool", "fip_pool"):
+            net = ipaddress.ip_network(getattr(self, name), strict=False)
+            if not net.is_loopback:
+                raise ValueError(f"{name} {net} must lie in 127.0.0.0/8: lbaas binds VIPs on loopback")
+        if self.provider not in ("noop", "haproxy"):
+            raise ValueError(f"unknown provider {self.provider!r}: use noop or haproxy")
+
+
+def default_database_url(data_dir: Path) -> str:
+    """SQLite in the data directory."""
+    return f"sqlite:///{(data_dir / 'lbaas.db').resolve()}"

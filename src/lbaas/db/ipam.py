@@ -1,0 +1,70 @@
+"""Address pools for VIPs and floating IPs.
+
+Never-used addresses go first, in order; a released address joins the back
+of a queue and is handed out again only when the fresh ones are gone, so a
+client holding a stale address of a deleted load balancer is unlikely to
+reach a new one. The unique columns on the owners are the last guard
+against two live objects holding one address.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from lbaas.clock import utcnow
+from lbaas.db import tables
+from lbaas.errors import ValidationFailed
+
+P = tables.address_pools
+R = tables.released_addresses
+_RESERVED = {ipaddress.ip_address("127.0.0.1")}
+
+
+def _nth_host(net: ipaddress.IPv4Network | ipaddress.IPv6Network, index: int):
+    """The index-th usable host of a network, skipping the network address and 127.0.0.1."""
+    first = int(net.network_address) + 1
+    last = int(net.broadcast_address) - 1
+    while first + index <= last:
+        addr = ipaddress.ip_address(first + index)
+        if addr not in _RESERVED:
+            return addr
+        index += 1
+    return None
+
+
+def allocate(conn: Connection, pool: str, cidr: str, field: str = "vip_address") -> str:
+    """Hand out one address of ``pool``; 400 when the pool is exhausted."""
+    net = ipaddress.ip_network(cidr, strict=False)
+    row = conn.execute(sa.select(P.c.next_index).where(P.c.name == pool).with_for_update()).first()
+    if row is None:
+        conn.execute(P.insert().values(name=pool, next_index=0))
+        index = 0
+    else:
+        index = row.next_index
+    addr = _nth_host(net, index)
+    if addr is not None:
+        skipped = int(addr) - (int(net.network_address) + 1)
+        conn.execute(P.update().where(P.c.name == pool).values(next_index=skipped + 1))
+        return str(addr)
+    oldest = conn.execute(
+        sa.select(R.c.address)
+        .where(R.c.pool == pool)
+        .order_by(R.c.released_at, R.c.address)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    ).first()
+    if oldest is None:
+        raise ValidationFailed.field(field, f"no free address left in the {pool} pool {cidr}")
+    conn.execute(R.delete().where(R.c.pool == pool, R.c.address == oldest.address))
+    return str(oldest.address)
+
+
+def release(conn: Connection, pool: str, address: str | None) -> None:
+    """Return an address to the back of the reuse queue."""
+    if address is None:
+        return
+    conn.execute(R.delete().where(R.c.pool == pool, R.c.address == address))
+    conn.execute(R.insert().values(pool=pool, address=address, released_at=utcnow()))

@@ -1,0 +1,48 @@
+"""The emulator's provider: records every call, carries no traffic.
+
+It is product code, not a test double: ``lbaas serve --provider noop`` uses it,
+and tests read :attr:`NoopProvider.calls` to see what reached the data plane.
+``delay_ms`` holds each call so clients can watch PENDING states and queueing.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from lbaas.providers.base import LoadBalancerGraph
+
+
+class NoopProvider:
+    name = "noop"
+
+    def __init__(self, delay_ms: int = 0) -> None:
+        self.delay_ms = delay_ms
+        self.inline = delay_ms == 0
+        self.calls: list[tuple[str, str]] = []
+        self._lock = threading.Lock()
+
+    def _record(self, op: str, lb_id: str) -> None:
+        with self._lock:
+            self.calls.append((op, lb_id))
+            del self.calls[:-1000]
+        if self.delay_ms:
+            time.sleep(self.delay_ms / 1000)
+
+    def apply(self, graph: LoadBalancerGraph) -> None:
+        self._record("apply", graph.id)
+
+    def remove(self, lb_id: str) -> None:
+        self._record("remove", lb_id)
+
+    def failover(self, lb_id: str) -> None:
+        self._record("failover", lb_id)
+
+    def health(self, lb_id: str) -> dict[str, str | None]:
+        # Nothing is measured: the roll-up reads members as healthy, which is
+        # what client code sees on a healthy real deployment.
+        return {}
+
+    def stats(self, lb_id: str) -> dict[str, Any] | None:
+        return None

@@ -1,0 +1,138 @@
+"""API keys: random tokens, stored only as SHA-256 digests.
+
+A token looks like Gcore's, ``<key id>$<64 hex>``, so a shell that eats
+``$...`` is caught by the truncated-token message. Keys are looked up on
+every request (a primary-key read), so a new key works and a revoked key
+stops working at once, in every process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from lbaas.clock import utcnow
+from lbaas.db import tables
+from lbaas.errors import Forbidden, NotAuthenticated, NotFound
+
+K = tables.api_keys
+ADMIN_ENV_NAME = "admin (LBAAS_ADMIN_API_KEY)"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: a project key, or the admin key (project_id None)."""
+
+    key_id: int
+    user_id: int
+    project_id: int | None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.project_id is None
+
+    def check_project(self, project_id: int) -> None:
+        """A project key may only name its own project (403 otherwise)."""
+        if self.project_id is not None and self.project_id != project_id:
+            raise Forbidden(f"This API key has no access to project {project_id}")
+
+    def require_admin(self) -> None:
+        if not self.is_admin:
+            raise Forbidden("This operation needs the admin API key")
+
+
+def digest(token: str) -> str:
+    """The stored form of a token."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def parse_header(value: str | None) -> str:
+    """The token of an ``Authorization: APIKey <token>`` header (scheme case-insensitive)."""
+    if not value or not value.strip():
+        raise NotAuthenticated("Authentication credentials were not provided.")
+    scheme, _, token = value.strip().partition(" ")
+    if scheme.lower() != "apikey":
+        raise NotAuthenticated("Given token not valid for any token type")
+    token = token.strip()
+    if not token:
+        raise NotAuthenticated("Authentication credentials were not provided.")
+    return token
+
+
+def authenticate(conn: Connection, token: str) -> Principal:
+    """The principal of a token, or 401 with Gcore's wording."""
+    row = conn.execute(
+        sa.select(K.c.id, K.c.user_id, K.c.project_id, K.c.revoked_at).where(K.c.digest == digest(token))
+    ).first()
+    if row is None:
+        if "$" not in token or len(token.partition("$")[2]) < 64:
+            raise NotAuthenticated(f"Bad permanent token: {token[:8]}")
+        raise NotAuthenticated("Token is invalid or expired")
+    if row.revoked_at is not None:
+        raise NotAuthenticated("Token is invalid or expired")
+    return Principal(row.id, row.user_id, row.project_id)
+
+
+def _insert(conn: Connection, name: str, project_id: int | None, token: str | None = None) -> tuple[int, str]:
+    next_user = conn.execute(sa.select(sa.func.coalesce(sa.func.max(K.c.user_id), 0) + 1)).scalar_one()
+    key_id = conn.execute(
+        K.insert()
+        .values(
+            digest="pending-" + secrets.token_hex(16),
+            name=name,
+            project_id=project_id,
+            user_id=next_user,
+            created_at=utcnow(),
+        )
+        .returning(K.c.id)
+    ).scalar_one()
+    token = token or f"{key_id}${secrets.token_hex(32)}"
+    conn.execute(K.update().where(K.c.id == key_id).values(digest=digest(token)))
+    return key_id, token
+
+
+def create(conn: Connection, project_id: int, name: str | None = None) -> tuple[int, str]:
+    """A new project-scoped key; the token is returned once and never stored."""
+    if (
+        conn.execute(sa.select(tables.projects.c.id).where(tables.projects.c.id == project_id)).first()
+        is None
+    ):
+        raise NotFound.of("Project", project_id)
+    return _insert(conn, name or f"project-{project_id}", project_id)
+
+
+def ensure_admin(conn: Connection, token: str) -> None:
+    """Make ``token`` the admin key given by the environment, replacing an older one."""
+    d = digest(token)
+    current = conn.execute(
+        sa.select(K.c.id, K.c.digest).where(K.c.name == ADMIN_ENV_NAME, K.c.revoked_at.is_(None))
+    )
+    for row in current:
+        if row.digest == d:
+            return
+        conn.execute(K.update().where(K.c.id == row.id).values(revoked_at=utcnow()))
+    _insert(conn, ADMIN_ENV_NAME, None, token)
+
+
+def list_keys(conn: Connection) -> list[dict[str, Any]]:
+    """Every key, without secrets."""
+    rows = conn.execute(
+        sa.select(K.c.id, K.c.name, K.c.project_id, K.c.user_id, K.c.created_at, K.c.revoked_at).order_by(
+            K.c.id
+        )
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+def revoke(conn: Connection, key_id: int) -> None:
+    """Revoke a key; it stops working at the next request."""
+    res = conn.execute(
+        K.update().where(K.c.id == key_id, K.c.revoked_at.is_(None)).values(revoked_at=utcnow())
+    )
+    if res.rowcount != 1:
+        raise NotFound.of("API key", key_id)

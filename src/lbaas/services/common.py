@@ -1,0 +1,161 @@
+"""Helpers every service uses: scope checks, tags, paging, flavors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from lbaas.db import tables
+from lbaas.domain.tags import Tag
+from lbaas.errors import NotFound, ValidationFailed
+from lbaas.services.auth import Principal
+from lbaas.tasks.queue import Scope
+
+
+@dataclass(frozen=True, slots=True)
+class Ctx:
+    """One request's caller and place: principal, project, region."""
+
+    principal: Principal
+    project_id: int
+    region_id: int
+    region_name: str
+    request_id: str | None = None
+
+    @property
+    def task_scope(self) -> Scope:
+        return Scope(self.project_id, self.region_id, self.principal.user_id, self.request_id)
+
+
+FLAVORS: dict[str, tuple[int, int]] = {
+    # name: (vcpus, ram MiB); flavor_id == flavor_name, as at Gcore.
+    "lb1-1-2": (1, 2048),
+    "lb1-2-4": (2, 4096),
+    "lb1-4-8": (4, 8192),
+    "lb1-8-16": (8, 16384),
+}
+
+
+def flavor_view(name: str | None) -> dict[str, Any] | None:
+    """The ``flavor`` object of a load balancer (null = default flavor)."""
+    if name is None:
+        return None
+    vcpus, ram = FLAVORS[name]
+    return {"flavor_id": name, "flavor_name": name, "ram": ram, "vcpus": vcpus}
+
+
+def check_flavor(name: str, field: str = "flavor") -> str:
+    if name not in FLAVORS:
+        raise ValidationFailed.field(field, f"Unknown flavor {name!r}; known: {', '.join(FLAVORS)}")
+    return name
+
+
+def resolve_scope(
+    conn: Connection, principal: Principal, project_id: int, region_id: int, request_id: str | None = None
+) -> Ctx:
+    """Check the caller may use this project and that project and region exist."""
+    principal.check_project(project_id)
+    row = conn.execute(
+        sa.select(tables.regions.c.name, tables.projects.c.id)
+        .select_from(tables.regions)
+        .outerjoin(
+            tables.projects,
+            sa.and_(tables.projects.c.id == project_id, tables.projects.c.deleted_at.is_(None)),
+        )
+        .where(tables.regions.c.id == region_id)
+    ).first()
+    if row is None:
+        raise NotFound.of("Region", region_id)
+    if row.id is None:
+        raise NotFound.of("Project", project_id)
+    return Ctx(principal, project_id, region_id, row.name, request_id)
+
+
+def load_tags(conn: Connection, ids: Sequence[str]) -> dict[str, dict[str, Tag]]:
+    """Tags of many resources in one query: ``{resource_id: {key: Tag}}``."""
+    out: dict[str, dict[str, Tag]] = {i: {} for i in ids}
+    if not ids:
+        return out
+    t = tables.tags
+    for r in conn.execute(
+        sa.select(t.c.resource_id, t.c.key, t.c.value, t.c.read_only).where(t.c.resource_id.in_(ids))
+    ):
+        out[r.resource_id][r.key] = Tag(r.key, r.value, r.read_only)
+    return out
+
+
+def write_tags(
+    conn: Connection, resource_type: str, resource_id: str, before: dict[str, Tag], after: dict[str, Tag]
+) -> None:
+    """Store the difference between two tag sets."""
+    t = tables.tags
+    gone = [k for k in before if k not in after]
+    if gone:
+        conn.execute(t.delete().where(t.c.resource_id == resource_id, t.c.key.in_(gone)))
+    for key, tag in after.items():
+        old = before.get(key)
+        if old == tag:
+            continue
+        if old is None:
+            conn.execute(
+                t.insert().values(
+                    resource_id=resource_id,
+                    key=key,
+                    value=tag.value,
+                    read_only=tag.read_only,
+                    resource_type=resource_type,
+                )
+            )
+        else:
+            conn.execute(
+                t.update()
+                .where(t.c.resource_id == resource_id, t.c.key == key)
+                .values(value=tag.value, read_only=tag.read_only)
+            )
+
+
+def tag_filters(
+    column: sa.ColumnElement, tag_key: Iterable[str] | None, tag_key_value: dict[str, str] | None
+) -> list[sa.ColumnElement]:
+    """WHERE clauses: the resource has every key, and every key=value pair."""
+    t = tables.tags
+    clauses = []
+    for key in tag_key or ():
+        clauses.append(sa.exists().where(t.c.resource_id == column, t.c.key == key))
+    for key, value in (tag_key_value or {}).items():
+        clauses.append(sa.exists().where(t.c.resource_id == column, t.c.key == key, t.c.value == value))
+    return clauses
+
+
+def page(total: int, results: list[dict[str, Any]]) -> dict[str, Any]:
+    """The ``{count, results}`` envelope; count is the total of all pages."""
+    return {"count": total, "results": results}
+
+
+def lock_row(conn: Connection, table: sa.Table, ident: str, ctx: Ctx, kind: str) -> Any:
+    """Read one row of the caller's project and region for update, or 404."""
+    q = sa.select(table).where(
+        table.c.id == ident, table.c.project_id == ctx.project_id, table.c.region_id == ctx.region_id
+    )
+    if conn.dialect.name != "sqlite":
+        q = q.with_for_update()
+    row = conn.execute(q).first()
+    if row is None:
+        raise NotFound.of(kind, ident)
+    return row
+
+
+def get_row(conn: Connection, table: sa.Table, ident: str, ctx: Ctx, kind: str) -> Any:
+    """Read one row of the caller's project and region, or 404."""
+    row = conn.execute(
+        sa.select(table).where(
+            table.c.id == ident, table.c.project_id == ctx.project_id, table.c.region_id == ctx.region_id
+        )
+    ).first()
+    if row is None:
+        raise NotFound.of(kind, ident)
+    return row

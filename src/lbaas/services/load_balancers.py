@@ -1,0 +1,321 @@
+"""Load balancer use cases: one function per API operation."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from lbaas.clock import new_id, utcnow
+from lbaas.db import ipam, lifecycle, tables
+from lbaas.domain import tags as tags_mod
+from lbaas.errors import Conflict, NotFound, ValidationFailed
+from lbaas.services import quotas, views
+from lbaas.services.common import Ctx, check_flavor, load_tags, lock_row, page, tag_filters, write_tags
+from lbaas.tasks import queue
+
+LB = tables.load_balancers
+FIP = tables.floating_ips
+
+ORDER_COLUMNS = {
+    "created_at": LB.c.created_at,
+    "flavor": LB.c.flavor,
+    "name": LB.c.name,
+    "operating_status": LB.c.operating_status,
+    "provisioning_status": LB.c.provisioning_status,
+    "updated_at": LB.c.updated_at,
+    "vip_address": LB.c.vip_address,
+    "vip_ip_family": LB.c.vip_ip_family,
+}
+
+
+# -- reading -----------------------------------------------------------------
+def _views(conn: Connection, rows: list[Any], ctx: Ctx, show_stats: bool = False) -> list[dict[str, Any]]:
+    ids = [r.id for r in rows]
+    if not ids:
+        return []
+    tags = load_tags(conn, ids)
+    listeners: dict[str, list[str]] = defaultdict(list)
+    L = tables.listeners
+    for r in conn.execute(
+        sa.select(L.c.lb_id, L.c.id).where(L.c.lb_id.in_(ids)).order_by(L.c.created_at, L.c.id)
+    ):
+        listeners[r.lb_id].append(r.id)
+    fips: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    fip_rows = conn.execute(sa.select(FIP).where(FIP.c.lb_id.in_(ids))).all()
+    fip_tags = load_tags(conn, [f.id for f in fip_rows]) if fip_rows else {}
+    for f in fip_rows:
+        fips[f.lb_id].append(views.floating_ip(f, fip_tags[f.id], ctx.region_name))
+    stats = _no_stats() if show_stats else None
+    return [
+        views.load_balancer(r, tags[r.id], listeners[r.id], fips[r.id], ctx.region_name, stats) for r in rows
+    ]
+
+
+def _no_stats() -> dict[str, Any]:
+    # The noop provider measures nothing; counters of an idle LB are zero.
+    return {
+        "active_connections": 0,
+        "bytes_in": 0,
+        "bytes_out": 0,
+        "request_errors": 0,
+        "total_connections": 0,
+    }
+
+
+def get(conn: Connection, ctx: Ctx, lb_id: str, *, show_stats: bool = False) -> dict[str, Any]:
+    """One load balancer of the caller's project and region."""
+    row = conn.execute(
+        sa.select(LB).where(
+            LB.c.id == lb_id, LB.c.project_id == ctx.project_id, LB.c.region_id == ctx.region_id
+        )
+    ).first()
+    if row is None:
+        raise NotFound.of("Load balancer", lb_id)
+    return _views(conn, [row], ctx, show_stats)[0]
+
+
+def parse_order(order_by: str | None, columns: dict[str, Any], default: str) -> list[Any]:
+    """``field.asc|desc`` to ORDER BY clauses, with id as the tie-break."""
+    field, _, direction = (order_by or default).partition(".")
+    if field not in columns or direction not in ("asc", "desc"):
+        allowed = ", ".join(f"{c}.{d}" for c in columns for d in ("asc", "desc"))
+        raise ValidationFailed.field("order_by", f"Input should be one of: {allowed}")
+    col = columns[field]
+    first = col.asc() if direction == "asc" else col.desc()
+    return [
+        first.nulls_last() if direction == "asc" else first.nulls_first(),
+        LB.c.id.asc() if direction == "asc" else LB.c.id.desc(),
+    ]
+
+
+def parse_tag_key_value(raw: str | None) -> dict[str, str] | None:
+    """The ``tag_key_value`` query parameter: a JSON object in one string."""
+    if raw is None:
+        return None
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise ValidationFailed.field(
+            "tag_key_value", 'must be a JSON object such as {"env": "prod"}'
+        ) from exc
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise ValidationFailed.field("tag_key_value", "must be a JSON object of string values")
+    return value
+
+
+def list_(
+    conn: Connection,
+    ctx: Ctx,
+    *,
+    limit: int,
+    offset: int,
+    order_by: str | None = None,
+    name: str | None = None,
+    tag_key: list[str] | None = None,
+    tag_key_value: str | None = None,
+    operating_status: str | None = None,
+    provisioning_status: str | None = None,
+    logging_enabled: bool | None = None,
+    assigned_floating: bool | None = None,
+    show_stats: bool = False,
+) -> dict[str, Any]:
+    """A page of load balancers and the total number of matches."""
+    where = [LB.c.project_id == ctx.project_id, LB.c.region_id == ctx.region_id]
+    if name is not None:
+        where.append(LB.c.name == name)
+    if operating_status is not None:
+        where.append(LB.c.operating_status == operating_status)
+    if provisioning_status is not None:
+        where.append(LB.c.provisioning_status == provisioning_status)
+    if logging_enabled is not None:
+        where.append(LB.c.logging_enabled == logging_enabled)
+    if assigned_floating is not None:
+        has_fip = sa.exists().where(FIP.c.lb_id == LB.c.id)
+        where.append(has_fip if assigned_floating else ~has_fip)
+    where += tag_filters(LB.c.id, tag_key, parse_tag_key_value(tag_key_value))
+    order = parse_order(order_by, ORDER_COLUMNS, "created_at.desc")
+    total = conn.execute(sa.select(sa.func.count()).select_from(LB).where(*where)).scalar_one()
+    rows = (
+        conn.execute(sa.select(LB).where(*where).order_by(*order).limit(limit).offset(offset)).all()
+        if total > offset
+        else []
+    )
+    return page(total, _views(conn, rows, ctx, show_stats))
+
+
+# -- writing -----------------------------------------------------------------
+def _check_logging(conn: Connection, logging: dict[str, Any] | None) -> None:
+    region = (logging or {}).get("destination_region_id")
+    if (
+        region is not None
+        and conn.execute(sa.select(tables.regions.c.id).where(tables.regions.c.id == region)).first() is None
+    ):
+        raise ValidationFailed.field("logging.destination_region_id", f"Region {region} does not exist")
+
+
+def _lock_mutable(conn: Connection, ctx: Ctx, lb_id: str) -> Any:
+    row = lock_row(conn, LB, lb_id, ctx, "Load balancer")
+    if row.provisioning_status == "PENDING_DELETE":
+        raise Conflict(f"Load balancer {lb_id} is being deleted by task {row.task_id}")
+    return row
+
+
+def create(conn: Connection, ctx: Ctx, body: dict[str, Any]) -> str:
+    """Accept a new load balancer: rows PENDING_CREATE and a task, in one transaction."""
+    if body.get("flavor") is not None:
+        check_flavor(body["flavor"])
+    if body.get("vip_ip_family") not in (None, "ipv4"):
+        raise ValidationFailed.field(
+            "vip_ip_family", "this deployment serves IPv4 VIPs only (on 127.0.0.0/8)"
+        )
+    _check_logging(conn, body.get("logging"))
+    tags = tags_mod.clean_tag_map(body.get("tags"))
+    quotas.check(conn, ctx.project_id, "loadbalancer_count", 1)
+    lb_id, task_id, now = new_id(), new_id(), utcnow()
+    vip = ipam.allocate(conn, "vip", ctx_vip_pool(conn))
+    logging = body.get("logging")
+    conn.execute(
+        LB.insert().values(
+            id=lb_id,
+            project_id=ctx.project_id,
+            region_id=ctx.region_id,
+            name=body["name"],
+            flavor=body.get("flavor"),
+            vip_address=vip,
+            vip_port_id=str(body.get("vip_port_id") or new_id()),
+            vip_ip_family="ipv4",
+            vip_network_id=_s(body.get("vip_network_id")),
+            vip_subnet_id=_s(body.get("vip_subnet_id")),
+            preferred_connectivity=body.get("preferred_connectivity") or "L2",
+            admin_state_up=True,
+            logging=logging,
+            logging_enabled=bool(logging and logging.get("enabled")),
+            provisioning_status="PENDING_CREATE",
+            operating_status="OFFLINE",
+            task_id=task_id,
+            creator_task_id=task_id,
+            created_at=now,
+        )
+    )
+    write_tags(conn, "loadbalancer", lb_id, {}, {k: tags_mod.Tag(k, v) for k, v in tags.items()})
+    created: dict[str, list[str]] = {"loadbalancers": [lb_id]}
+    from lbaas.services import nested  # the object graph below the LB
+
+    nested.create_children(conn, ctx, lb_id, body, task_id, created)
+    queue.enqueue(
+        conn,
+        ctx.task_scope,
+        "create_loadbalancer",
+        lock_key=lb_id,
+        created=created,
+        task_id=task_id,
+        data={"name": body["name"]},
+    )
+    return task_id
+
+
+_VIP_POOL = {"cidr": "127.1.0.0/16"}
+
+
+def ctx_vip_pool(_conn: Connection) -> str:
+    return _VIP_POOL["cidr"]
+
+
+def configure(vip_pool: str) -> None:
+    """Set the VIP pool of this process (from settings)."""
+    _VIP_POOL["cidr"] = vip_pool
+
+
+def _s(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def update(conn: Connection, ctx: Ctx, lb_id: str, changes: dict[str, Any]) -> None:
+    """The seed PATCH: apply the fields present, at once; tags as a merge patch."""
+    row = _lock_mutable(conn, ctx, lb_id)
+    values = _field_changes(conn, changes)
+    if "tags" in changes:
+        before = load_tags(conn, [lb_id])[lb_id]
+        after = tags_mod.merge_patch(before, changes["tags"])
+        write_tags(conn, "loadbalancer", lb_id, before, after)
+    values["updated_at"] = max(utcnow(), row.updated_at or row.created_at)
+    conn.execute(LB.update().where(LB.c.id == lb_id).values(**values))
+
+
+def _field_changes(conn: Connection, changes: dict[str, Any]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for field in ("name", "preferred_connectivity", "admin_state_up"):
+        if changes.get(field) is not None:
+            values[field] = changes[field]
+    if "logging" in changes:
+        logging = changes["logging"]
+        _check_logging(conn, logging)
+        values["logging"] = logging
+        values["logging_enabled"] = bool(logging and logging.get("enabled"))
+    return values
+
+
+def update_v2(conn: Connection, ctx: Ctx, lb_id: str, changes: dict[str, Any]) -> str:
+    """The asynchronous PATCH: same fields plus admin_state_up, applied by a task."""
+    update(conn, ctx, lb_id, changes)
+    return _enqueue(conn, ctx, lb_id, "update_loadbalancer")
+
+
+def _enqueue(
+    conn: Connection,
+    ctx: Ctx,
+    lb_id: str,
+    task_type: str,
+    status: str = "PENDING_UPDATE",
+    args: dict[str, Any] | None = None,
+) -> str:
+    task_id = queue.enqueue(conn, ctx.task_scope, task_type, lock_key=lb_id, args=args)
+    lifecycle.hold_lb(conn, lb_id, task_id, status)
+    return task_id
+
+
+def delete(conn: Connection, ctx: Ctx, lb_id: str) -> str:
+    """Queue the deletion of an LB and its whole tree, behind its queue."""
+    _lock_mutable(conn, ctx, lb_id)
+    return _enqueue(conn, ctx, lb_id, "delete_loadbalancer", "PENDING_DELETE")
+
+
+def failover(conn: Connection, ctx: Ctx, lb_id: str, *, force: bool = False) -> str:
+    """Queue a restart of the LB's data plane."""
+    row = _lock_mutable(conn, ctx, lb_id)
+    if not force and row.provisioning_status == "ERROR":
+        raise ValidationFailed.field("force", "the load balancer is in ERROR; use force=true to fail it over")
+    return _enqueue(conn, ctx, lb_id, "failover_loadbalancer")
+
+
+def resize(conn: Connection, ctx: Ctx, lb_id: str, flavor: str) -> str:
+    """Queue a move to another flavor."""
+    _lock_mutable(conn, ctx, lb_id)
+    check_flavor(flavor)
+    conn.execute(LB.update().where(LB.c.id == lb_id).values(flavor=flavor, updated_at=utcnow()))
+    return _enqueue(conn, ctx, lb_id, "resize_loadbalancer", args={"flavor": flavor})
+
+
+def metrics(conn: Connection, ctx: Ctx, lb_id: str, time_interval: int, time_unit: str) -> dict[str, Any]:
+    """Measurements over the window; the noop provider has none, so values are null."""
+    get(conn, ctx, lb_id)
+    return page(0, [])
+
+
+def check_limits(conn: Connection, ctx: Ctx, body: dict[str, Any]) -> dict[str, Any]:
+    """What creating one more LB (with the given options) would use of the quotas."""
+    wants_fip = 1 if body.get("floating_ip") and body["floating_ip"].get("source") == "new" else 0
+    out: dict[str, Any] = {}
+    for name, requested in (
+        ("loadbalancer_count", 1),
+        ("floating_count", wants_fip),
+        ("external_ip_count", 1),
+        ("laas_topic_count", 0),
+    ):
+        limit, usage = quotas.usage(conn, ctx.project_id, name)
+        out[f"{name}_limit"], out[f"{name}_usage"], out[f"{name}_requested"] = limit, usage, requested
+    return out

@@ -1,0 +1,217 @@
+"""Durable task queue on the main database (procrastinate-shaped).
+
+A task row is written in the same transaction as the resource rows it will
+act on, so a crash leaves either both or neither. Tasks sharing a
+``lock_key`` (the load balancer id) run one at a time in ``seq`` order;
+different keys run in parallel. A worker claims the head of a queue with a
+compare-and-set and holds it under a lease that it renews; a lease that
+expires (the worker died) puts the task back at the head of its queue.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from lbaas.clock import new_id, utcnow
+from lbaas.db import tables
+
+T = tables.tasks
+
+# Every key Gcore returns in created_resources (empty lists for the rest).
+RESOURCE_KEYS = (
+    "loadbalancers",
+    "listeners",
+    "pools",
+    "members",
+    "healthmonitors",
+    "l7polices",
+    "l7rules",
+    "secrets",
+    "floatingips",
+    "ports",
+    "projects",
+    "ddos_profiles",
+)
+ACTIVE_STATES = ("NEW", "RUNNING")
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Who asks: the project, region and user a task is recorded under."""
+
+    project_id: int | None
+    region_id: int | None
+    user_id: int
+    request_id: str | None = None
+
+
+def enqueue(
+    conn: Connection,
+    scope: Scope,
+    task_type: str,
+    *,
+    lock_key: str,
+    args: dict[str, Any] | None = None,
+    created: dict[str, list[str]] | None = None,
+    task_id: str | None = None,
+    data: Any = None,
+) -> str:
+    """Queue a task in the caller's transaction and return its id."""
+    task_id = task_id or new_id()
+    planned = {k: list((created or {}).get(k, [])) for k in RESOURCE_KEYS}
+    conn.execute(
+        T.insert().values(
+            id=task_id,
+            task_type=task_type,
+            state="NEW",
+            lock_key=lock_key,
+            project_id=scope.project_id,
+            region_id=scope.region_id,
+            user_id=scope.user_id,
+            client_id=scope.project_id and 1,
+            request_id=scope.request_id,
+            args=args or {},
+            planned_resources=planned,
+            data=data,
+            attempts=0,
+            created_on=utcnow(),
+        )
+    )
+    return task_id
+
+
+def queue_head(conn: Connection, lock_key: str) -> str | None:
+    """The id of the task holding a lock (running, or next to run), if any."""
+    row = conn.execute(
+        sa.select(T.c.id)
+        .where(T.c.lock_key == lock_key, T.c.state.in_(ACTIVE_STATES))
+        .order_by(T.c.seq)
+        .limit(1)
+    ).first()
+    return row[0] if row else None
+
+
+def pending_count(conn: Connection, lock_key: str) -> int:
+    """How many tasks of a lock are queued or running."""
+    return conn.execute(
+        sa.select(sa.func.count()).where(T.c.lock_key == lock_key, T.c.state.in_(ACTIVE_STATES))
+    ).scalar_one()
+
+
+def _is_head():
+    older = T.alias("older")
+    return ~sa.exists().where(
+        older.c.lock_key == T.c.lock_key,
+        older.c.state.in_(ACTIVE_STATES),
+        older.c.seq < T.c.seq,
+    )
+
+
+def claim(
+    conn: Connection, worker_id: str, lease: float, *, task_id: str | None = None, skip_locked: bool = False
+) -> dict[str, Any] | None:
+    """Take the oldest runnable head of any queue (or one given task if it is a head).
+
+    The final ``UPDATE ... WHERE state='NEW'`` is the compare-and-set: of two
+    workers picking the same task, exactly one changes a row.
+    """
+    pick = sa.select(T.c.seq).where(T.c.state == "NEW", _is_head())
+    if task_id is not None:
+        pick = pick.where(T.c.id == task_id)
+    pick = pick.order_by(T.c.seq).limit(1)
+    if skip_locked:
+        pick = pick.with_for_update(skip_locked=True)
+    seq = conn.execute(pick).scalar()
+    if seq is None:
+        return None
+    now = utcnow()
+    res = conn.execute(
+        T.update()
+        .where(T.c.seq == seq, T.c.state == "NEW")
+        .values(
+            state="RUNNING",
+            worker_id=worker_id,
+            attempts=T.c.attempts + 1,
+            lease_expires_at=now + dt.timedelta(seconds=lease),
+            updated_on=now,
+        )
+        .returning(*T.c)
+    )
+    row = res.mappings().first()
+    return dict(row) if row else None
+
+
+def renew(conn: Connection, task_ids: Iterable[str], worker_id: str, lease: float) -> None:
+    """Extend the leases a live worker holds."""
+    ids = list(task_ids)
+    if ids:
+        conn.execute(
+            T.update()
+            .where(T.c.id.in_(ids), T.c.worker_id == worker_id, T.c.state == "RUNNING")
+            .values(lease_expires_at=utcnow() + dt.timedelta(seconds=lease))
+        )
+
+
+def expired(conn: Connection) -> list[dict[str, Any]]:
+    """Running tasks whose worker stopped renewing the lease."""
+    rows = conn.execute(
+        sa.select(*T.c).where(T.c.state == "RUNNING", T.c.lease_expires_at < utcnow())
+    ).mappings()
+    return [dict(r) for r in rows]
+
+
+def requeue(conn: Connection, task_id: str) -> bool:
+    """Put a task whose worker died back at the head of its queue."""
+    res = conn.execute(
+        T.update()
+        .where(T.c.id == task_id, T.c.state == "RUNNING", T.c.lease_expires_at < utcnow())
+        .values(state="NEW", worker_id=None, lease_expires_at=None, updated_on=utcnow())
+    )
+    return res.rowcount == 1
+
+
+def finish(conn: Connection, task: dict[str, Any], worker_id: str | None) -> bool:
+    """Mark a task FINISHED; False if this worker no longer holds it."""
+    now = utcnow()
+    cond = [T.c.id == task["id"], T.c.state == "RUNNING"]
+    if worker_id is not None:
+        cond.append(T.c.worker_id == worker_id)
+    res = conn.execute(
+        T.update()
+        .where(*cond)
+        .values(
+            state="FINISHED",
+            created_resources=task["planned_resources"],
+            finished_on=now,
+            updated_on=now,
+            lease_expires_at=None,
+        )
+    )
+    return res.rowcount == 1
+
+
+def fail(conn: Connection, task: dict[str, Any], error: str, worker_id: str | None) -> bool:
+    """Mark a task ERROR with a message a user can act on."""
+    now = utcnow()
+    cond = [T.c.id == task["id"], T.c.state.in_(ACTIVE_STATES)]
+    if worker_id is not None:
+        cond.append(T.c.worker_id == worker_id)
+    res = conn.execute(
+        T.update()
+        .where(*cond)
+        .values(
+            state="ERROR",
+            error=error[:2000],
+            created_resources=None,
+            finished_on=now,
+            updated_on=now,
+            lease_expires_at=None,
+        )
+    )
+    return res.rowcount == 1
