@@ -13,7 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lbaas import __version__
 from lbaas.api import errors
-from lbaas.api.routes import load_balancers, tasks
+from lbaas.api.routes import floating_ips, l7, listeners, load_balancers, pools, secrets, tasks
 from lbaas.api.runtime import Api, json_response
 from lbaas.config import Settings
 from lbaas.db import migrate
@@ -98,8 +98,8 @@ def create_app(settings: Settings, *, provider: Any = None, start_worker: bool |
     app.state.worker = worker
     app.state.api = Api(db, worker)
     errors.install(app)
-    app.include_router(load_balancers.router)
-    app.include_router(tasks.router)
+    for module in (load_balancers, listeners, pools, l7, floating_ips, secrets, tasks):
+        app.include_router(module.router)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> Any:

@@ -1,0 +1,7 @@
+"""Routes of the floating_ips family (filled in with the object-graph issue)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()
