@@ -56,7 +56,8 @@ def hold_lb(conn: Connection, lb_id: str, task_id: str, status: str = "PENDING_U
         values.pop("provisioning_status")  # a create or delete in flight keeps its own status
     if row.task_id is None:
         values["task_id"] = task_id
-    conn.execute(LB.update().where(LB.c.id == lb_id).values(**values))
+    if values:
+        conn.execute(LB.update().where(LB.c.id == lb_id).values(**values))
 
 
 def settle_lb(conn: Connection, lb_id: str, *, final_status: str = "ACTIVE") -> None:
