@@ -54,7 +54,6 @@ class Target:
     name: str
     base: str  # http://127.0.0.1:PORT
     headers: dict[str, str] = field(default_factory=lambda: {"Authorization": f"APIKey {API_KEY}"})
-    extra: dict = field(default_factory=dict)
 
 
 @contextlib.contextmanager
