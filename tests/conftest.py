@@ -68,8 +68,9 @@ class Server:
 class _Thread(threading.Thread):
     def __init__(self, app: Any, port: int) -> None:
         super().__init__(daemon=True)
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                                   access_log=False))
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+        )
 
     def run(self) -> None:
         self.server.run()
@@ -119,8 +120,9 @@ def database_url(backend: str, tmp: Path) -> str:
 def serve(backend: str, tmp: Path, **settings: Any) -> Iterator[Server]:
     """Run one lbaas server on loopback for the duration of the with-block."""
     url = database_url(backend, tmp)
-    cfg = Settings.from_env(database_url=url, data_dir=tmp, admin_api_key=ADMIN_TOKEN, provider="noop",
-                            **settings)
+    cfg = Settings.from_env(
+        database_url=url, data_dir=tmp, admin_api_key=ADMIN_TOKEN, provider="noop", **settings
+    )
     app = create_app(cfg)
     server, thread = _start(app, backend)
     try:

@@ -32,18 +32,27 @@ def lb_count(http_client, project_id: int) -> int:
 @pytest.mark.parametrize("content", [b"{not json", b"[1,2]", b'{"name": 5}', b'"str"', b"null"])
 def test_malformed_bodies(http, content) -> None:
     c, pid = http
-    r = c.post(f"/cloud/v1/loadbalancers/{pid}/1", content=content, headers={"content-type": "application/json"})
+    r = c.post(
+        f"/cloud/v1/loadbalancers/{pid}/1", content=content, headers={"content-type": "application/json"}
+    )
     body = assert_error(r, 400, "ValidationError")
     assert body["invalid_fields"]
     assert lb_count(c, pid) == 0
 
 
-@pytest.mark.parametrize("path", [
-    "/cloud/v1/loadbalancers/abc/1", "/cloud/v1/loadbalancers/{pid}/1/not-a-uuid",
-    "/cloud/v1/loadbalancers/{pid}/1?limit=-1", "/cloud/v1/loadbalancers/{pid}/1?limit=1001",
-    "/cloud/v1/loadbalancers/{pid}/1?offset=-3", "/cloud/v1/loadbalancers/{pid}/1?show_stats=maybe",
-    "/cloud/v1/tasks/not-a-uuid", "/cloud/v1/loadbalancers/{pid}/1?operating_status=GREAT",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/cloud/v1/loadbalancers/abc/1",
+        "/cloud/v1/loadbalancers/{pid}/1/not-a-uuid",
+        "/cloud/v1/loadbalancers/{pid}/1?limit=-1",
+        "/cloud/v1/loadbalancers/{pid}/1?limit=1001",
+        "/cloud/v1/loadbalancers/{pid}/1?offset=-3",
+        "/cloud/v1/loadbalancers/{pid}/1?show_stats=maybe",
+        "/cloud/v1/tasks/not-a-uuid",
+        "/cloud/v1/loadbalancers/{pid}/1?operating_status=GREAT",
+    ],
+)
 def test_bad_path_and_query(http, path) -> None:
     c, pid = http
     assert_error(c.get(path.format(pid=pid)), 400, "ValidationError")
@@ -71,12 +80,15 @@ def test_oversized_body_is_413(http) -> None:
     assert lb_count(c, pid) == 0
 
 
-@pytest.mark.parametrize("header, message", [
-    (None, "Authentication credentials were not provided."),
-    ("Bearer abc", "Given token not valid for any token type"),
-    ("APIKey 123", "Bad permanent token: 123"),
-    ("APIKey 1$" + "0" * 64, "Token is invalid or expired"),
-])
+@pytest.mark.parametrize(
+    "header, message",
+    [
+        (None, "Authentication credentials were not provided."),
+        ("Bearer abc", "Given token not valid for any token type"),
+        ("APIKey 123", "Bad permanent token: 123"),
+        ("APIKey 1$" + "0" * 64, "Token is invalid or expired"),
+    ],
+)
 def test_auth_errors(server, header, message) -> None:
     headers = {"Authorization": header} if header else {}
     r = httpx.get(f"{server.url}/cloud/v1/loadbalancers/1/1", headers=headers)
@@ -85,8 +97,10 @@ def test_auth_errors(server, header, message) -> None:
 
 def test_scheme_is_case_insensitive(server, project) -> None:
     for scheme in ("apikey", "APIKEY", "ApiKey"):
-        r = httpx.get(f"{server.url}/cloud/v1/loadbalancers/{project[0]}/1",
-                      headers={"Authorization": f"{scheme} {project[1]}"})
+        r = httpx.get(
+            f"{server.url}/cloud/v1/loadbalancers/{project[0]}/1",
+            headers={"Authorization": f"{scheme} {project[1]}"},
+        )
         assert r.status_code == 200
 
 
@@ -95,8 +109,10 @@ def test_project_isolation(server, client) -> None:
     other_pid, other_token = server.new_project()
     other = make_client(server, other_token, other_pid)
     # The other key naming my project: 403. My ids under its own project: 404.
-    r = httpx.get(f"{server.url}/cloud/v1/loadbalancers/{client.cloud_project_id}/1",
-                  headers={"Authorization": f"APIKey {other_token}"})
+    r = httpx.get(
+        f"{server.url}/cloud/v1/loadbalancers/{client.cloud_project_id}/1",
+        headers={"Authorization": f"APIKey {other_token}"},
+    )
     assert_error(r, 403, "ForbiddenError")
     with pytest.raises(Exception) as exc:
         other.cloud.load_balancers.get(lb.id)
@@ -119,7 +135,9 @@ def test_revoked_key_stops_at_once(server) -> None:
     with server.db.write() as conn:
         key_id = auth.authenticate(conn, token).key_id
         auth.revoke(conn, key_id)
-    r = httpx.get(f"{server.url}/cloud/v1/loadbalancers/{pid}/1", headers={"Authorization": f"APIKey {token}"})
+    r = httpx.get(
+        f"{server.url}/cloud/v1/loadbalancers/{pid}/1", headers={"Authorization": f"APIKey {token}"}
+    )
     assert assert_error(r, 401)["message"] == "Token is invalid or expired"
 
 

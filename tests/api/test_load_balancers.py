@@ -10,8 +10,11 @@ import pytest
 
 def raw(client, method: str, path: str, body=None):
     """Call a path the SDK does not wrap, still through the SDK's HTTP stack."""
-    return getattr(client, method)(path, body=body, cast_to=object) if body is not None or method != "get" \
+    return (
+        getattr(client, method)(path, body=body, cast_to=object)
+        if body is not None or method != "get"
         else client.get(path, cast_to=object)
+    )
 
 
 def base(client) -> str:
@@ -19,8 +22,9 @@ def base(client) -> str:
 
 
 def test_create_task_and_resource_shape(client) -> None:
-    created = client.cloud.load_balancers.create(name="shape-lb", flavor="lb1-2-4",
-                                                 logging={"enabled": True, "topic_name": "t1"})
+    created = client.cloud.load_balancers.create(
+        name="shape-lb", flavor="lb1-2-4", logging={"enabled": True, "topic_name": "t1"}
+    )
     assert len(created.tasks) == 1
     task = client.cloud.tasks.get(created.tasks[0])
     assert task.state == "FINISHED"  # noop: finished before the POST returned
@@ -36,15 +40,27 @@ def test_create_task_and_resource_shape(client) -> None:
     assert lb.region == "Luxembourg-2" and lb.preferred_connectivity == "L2"
 
 
-@pytest.mark.parametrize("body, field", [
-    ({"name": "ok-name", "flavor": "lb9-9-9"}, "flavor"),
-    ({"name": "ok-name", "vip_network_id": "8f6f1c1e-25f4-4d4f-bb5e-30f3d2a9f2a1",
-      "vip_port_id": "8f6f1c1e-25f4-4d4f-bb5e-30f3d2a9f2a2"}, "body"),
-    ({"name": "ok-name", "vip_port_id": "not-a-uuid"}, "vip_port_id"),
-    ({"name": "ok-name", "floating_ip": {"source": "existing"}}, "floating_ip.existing.existing_floating_id"),
-    ({"name": "ok-name", "tags": {"a b": "c"}}, "tags"),
-    ({}, "name"),
-])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"name": "ok-name", "flavor": "lb9-9-9"}, "flavor"),
+        (
+            {
+                "name": "ok-name",
+                "vip_network_id": "8f6f1c1e-25f4-4d4f-bb5e-30f3d2a9f2a1",
+                "vip_port_id": "8f6f1c1e-25f4-4d4f-bb5e-30f3d2a9f2a2",
+            },
+            "body",
+        ),
+        ({"name": "ok-name", "vip_port_id": "not-a-uuid"}, "vip_port_id"),
+        (
+            {"name": "ok-name", "floating_ip": {"source": "existing"}},
+            "floating_ip.existing.existing_floating_id",
+        ),
+        ({"name": "ok-name", "tags": {"a b": "c"}}, "tags"),
+        ({}, "name"),
+    ],
+)
 def test_create_validation(client, body, field) -> None:
     with pytest.raises(gcore.BadRequestError) as exc:
         client.post(base(client), body=body, cast_to=object)
@@ -102,8 +118,9 @@ def test_get_show_stats_and_ddos(client) -> None:
 def test_v2_patch_is_a_task(client) -> None:
     lb = client.cloud.load_balancers.create_and_poll(name="v2-lb")
     path = f"/cloud/v2/loadbalancers/{client.cloud_project_id}/1/{lb.id}"
-    res = client.patch(path, body={"admin_state_up": False, "tags": {"a": "b"}, "name": "v2-renamed"},
-                       cast_to=object)
+    res = client.patch(
+        path, body={"admin_state_up": False, "tags": {"a": "b"}, "name": "v2-renamed"}, cast_to=object
+    )
     assert len(res["tasks"]) == 1
     task = client.cloud.tasks.get(res["tasks"][0])
     assert task.task_type == "update_loadbalancer" and task.state == "FINISHED"
@@ -138,7 +155,9 @@ def test_statuses_metrics_flavors_check_limits(client) -> None:
     assert metrics.count == 0
     flavors = lbs.flavors.list()
     assert {f.flavor_name for f in flavors.results} >= {"lb1-1-2", "lb1-2-4", "lb1-4-8"}
-    limits = client.post(f"{base(client)}/check_limits", body={"floating_ip": {"source": "new"}}, cast_to=object)
+    limits = client.post(
+        f"{base(client)}/check_limits", body={"floating_ip": {"source": "new"}}, cast_to=object
+    )
     assert limits["loadbalancer_count_usage"] == 1 and limits["floating_count_requested"] == 1
     assert limits["loadbalancer_count_limit"] >= 100
 

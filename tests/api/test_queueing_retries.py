@@ -97,7 +97,9 @@ def test_sdk_retry_after_lost_response(server, project) -> None:
                 raise httpx.ReadTimeout("response lost", request=request)
             return response
 
-    c = make_client(server, token, pid, max_retries=2, http_client=httpx.Client(transport=DropFirstResponse()))
+    c = make_client(
+        server, token, pid, max_retries=2, http_client=httpx.Client(transport=DropFirstResponse())
+    )
     tasks = c.cloud.load_balancers.create(name="lost-response")
     assert len(tasks.tasks) == 1
     assert c.cloud.load_balancers.list().count == 1

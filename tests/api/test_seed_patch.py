@@ -13,7 +13,8 @@ from lbaas.services import tags as tag_service
 @pytest.fixture
 def lb(client):
     return client.cloud.load_balancers.create_and_poll(
-        name="seed-lb", tags={"my-tag": "my-tag-value", "my-tag-to-remove": "bye", "keep": "k"})
+        name="seed-lb", tags={"my-tag": "my-tag-value", "my-tag-to-remove": "bye", "keep": "k"}
+    )
 
 
 def tags_of(obj) -> dict[str, str]:
@@ -71,29 +72,45 @@ def test_whitespace_stripped_and_empty_refused(client, lb) -> None:
 
 
 def test_logging_replaced_as_a_whole(client, lb) -> None:
-    first = client.cloud.load_balancers.update(lb.id, logging={
-        "enabled": True, "topic_name": "my-log-name", "destination_region_id": 1, "retention_policy": {"period": 45}})
+    first = client.cloud.load_balancers.update(
+        lb.id,
+        logging={
+            "enabled": True,
+            "topic_name": "my-log-name",
+            "destination_region_id": 1,
+            "retention_policy": {"period": 45},
+        },
+    )
     assert first.logging.enabled and first.logging.retention_policy.period == 45
     second = client.cloud.load_balancers.update(lb.id, logging={"enabled": False})
-    assert second.logging.model_dump() == {"destination_region_id": None, "enabled": False,
-                                           "retention_policy": None, "topic_name": None}
+    assert second.logging.model_dump() == {
+        "destination_region_id": None,
+        "enabled": False,
+        "retention_policy": None,
+        "topic_name": None,
+    }
 
 
-@pytest.mark.parametrize("body, field", [
-    ({"name": "x"}, "name"),
-    ({"name": "-bad-start"}, "name"),
-    ({"preferred_connectivity": "L4"}, "preferred_connectivity"),
-    ({"logging": {"topic_name": "Bad Topic"}}, "logging.topic_name"),
-    ({"logging": {"retention_policy": {"period": 0}}}, "logging.retention_policy.period"),
-    ({"logging": {"retention_policy": {"period": 1826}}}, "logging.retention_policy.period"),
-    ({"logging": {"destination_region_id": 999}}, "logging.destination_region_id"),
-    ({"tags": {"k": 5}}, "tags.k"),
-    ({"unknown": 1}, "unknown"),
-])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"name": "x"}, "name"),
+        ({"name": "-bad-start"}, "name"),
+        ({"preferred_connectivity": "L4"}, "preferred_connectivity"),
+        ({"logging": {"topic_name": "Bad Topic"}}, "logging.topic_name"),
+        ({"logging": {"retention_policy": {"period": 0}}}, "logging.retention_policy.period"),
+        ({"logging": {"retention_policy": {"period": 1826}}}, "logging.retention_policy.period"),
+        ({"logging": {"destination_region_id": 999}}, "logging.destination_region_id"),
+        ({"tags": {"k": 5}}, "tags.k"),
+        ({"unknown": 1}, "unknown"),
+    ],
+)
 def test_invalid_bodies_are_400_and_change_nothing(client, lb, body, field) -> None:
     before = client.cloud.load_balancers.get(lb.id).model_dump()
     with pytest.raises(gcore.BadRequestError) as exc:
-        client.patch(f"/cloud/v1/loadbalancers/{client.cloud_project_id}/1/{lb.id}", body=body, cast_to=object)
+        client.patch(
+            f"/cloud/v1/loadbalancers/{client.cloud_project_id}/1/{lb.id}", body=body, cast_to=object
+        )
     assert exc.value.status_code == 400
     assert field in exc.value.body["invalid_fields"], exc.value.body
     assert exc.value.body["request_id"]

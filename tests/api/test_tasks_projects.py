@@ -25,8 +25,12 @@ def test_task_list_filters_and_acknowledge(client) -> None:
     assert [t.id for t in tasks.list(project_id=[pid], is_acknowledged=True)] == [deleting]
     tasks.acknowledge_all(project_id=pid, region_id=1)
     assert tasks.list(project_id=[pid], is_acknowledged=False).count == 0
-    assert tasks.list(project_id=[pid], from_timestamp="2000-01-01T00:00:00", to_timestamp="2000-01-02T00:00:00"
-                      ).count == 0
+    assert (
+        tasks.list(
+            project_id=[pid], from_timestamp="2000-01-01T00:00:00", to_timestamp="2000-01-02T00:00:00"
+        ).count
+        == 0
+    )
     active = client.get(f"/cloud/v1/tasks/{pid}/1/active", cast_to=object)
     assert active == {"count": 0, "results": []}
 

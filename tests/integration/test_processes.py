@@ -19,16 +19,25 @@ LBAAS = [sys.executable, "-m", "lbaas"]
 
 
 def env_for(tmp: Path, url: str, **extra: str) -> dict[str, str]:
-    env = {**os.environ, "LBAAS_DATA_DIR": str(tmp), "LBAAS_DATABASE_URL": url,
-           "LBAAS_ADMIN_API_KEY": ADMIN_TOKEN, "LBAAS_PROVIDER": "noop"}
+    env = {
+        **os.environ,
+        "LBAAS_DATA_DIR": str(tmp),
+        "LBAAS_DATABASE_URL": url,
+        "LBAAS_ADMIN_API_KEY": ADMIN_TOKEN,
+        "LBAAS_PROVIDER": "noop",
+    }
     env.update(extra)
     return env
 
 
 def start_server(env: dict[str, str], *args: str) -> tuple[subprocess.Popen, str]:
     port = _free_port()
-    proc = subprocess.Popen([*LBAAS, "serve", "--port", str(port), *args], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [*LBAAS, "serve", "--port", str(port), *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 30
     while time.time() < deadline:
@@ -62,8 +71,9 @@ def task_states(url: str) -> list[tuple[str, str]]:
     engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
     with engine.connect() as conn:
         rows = conn.execute(sa.text("SELECT state, task_type FROM tasks ORDER BY seq")).all()
-        pending = conn.execute(sa.text(
-            "SELECT count(*) FROM load_balancers WHERE provisioning_status LIKE 'PENDING%'")).scalar_one()
+        pending = conn.execute(
+            sa.text("SELECT count(*) FROM load_balancers WHERE provisioning_status LIKE 'PENDING%'")
+        ).scalar_one()
     engine.dispose()
     return [tuple(r) for r in rows] + [("pending_lbs", str(pending))]
 
@@ -85,7 +95,9 @@ def test_kill_9_loses_no_accepted_work(tmp_path, db_url) -> None:
     try:
         deadline = time.time() + 40
         while time.time() < deadline:
-            states = [httpx.get(f"{url}/cloud/v1/tasks/{t}", headers=headers).json()["state"] for t in accepted]
+            states = [
+                httpx.get(f"{url}/cloud/v1/tasks/{t}", headers=headers).json()["state"] for t in accepted
+            ]
             if all(s == "FINISHED" for s in states):
                 break
             time.sleep(0.2)
@@ -101,8 +113,12 @@ def test_sigterm_finishes_in_flight_work(tmp_path) -> None:
     proc, base = start_server(env_for(tmp_path, url, LBAAS_NOOP_TASK_DELAY_MS="600"))
     headers = {"Authorization": f"APIKey {ADMIN_TOKEN}"}
     for i in range(3):
-        assert httpx.post(f"{base}/cloud/v1/loadbalancers/1/1", json={"name": f"term-{i}"},
-                          headers=headers).status_code == 200
+        assert (
+            httpx.post(
+                f"{base}/cloud/v1/loadbalancers/1/1", json={"name": f"term-{i}"}, headers=headers
+            ).status_code
+            == 200
+        )
     time.sleep(0.3)  # let the worker start some of them
     proc.send_signal(signal.SIGTERM)
     # uvicorn re-raises the signal after its graceful shutdown.
@@ -115,14 +131,22 @@ def test_workers_share_a_postgresql_queue(tmp_path) -> None:
     url = database_url("pg", tmp_path)
     env = env_for(tmp_path, url, LBAAS_NOOP_TASK_DELAY_MS="100")
     api, base = start_server(env, "--no-worker")
-    workers = [subprocess.Popen([*LBAAS, "worker", "--threads", "2"], env=env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL) for _ in range(2)]
+    workers = [
+        subprocess.Popen(
+            [*LBAAS, "worker", "--threads", "2"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(2)
+    ]
     headers = {"Authorization": f"APIKey {ADMIN_TOKEN}"}
     try:
         ids = []
         for i in range(12):
-            ids += httpx.post(f"{base}/cloud/v1/loadbalancers/1/1", json={"name": f"shared-{i}"},
-                              headers=headers).json()["tasks"]
+            ids += httpx.post(
+                f"{base}/cloud/v1/loadbalancers/1/1", json={"name": f"shared-{i}"}, headers=headers
+            ).json()["tasks"]
         deadline = time.time() + 40
         while time.time() < deadline:
             tasks = [httpx.get(f"{base}/cloud/v1/tasks/{t}", headers=headers).json() for t in ids]
@@ -145,8 +169,10 @@ def test_workers_share_a_postgresql_queue(tmp_path) -> None:
 
 def test_parallel_migrations(tmp_path, db_url) -> None:
     env = env_for(tmp_path, db_url)
-    procs = [subprocess.Popen([*LBAAS, "migrate"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-             for _ in range(3)]
+    procs = [
+        subprocess.Popen([*LBAAS, "migrate"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for _ in range(3)
+    ]
     outs = [p.communicate(timeout=60) for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0], outs
 
@@ -156,18 +182,26 @@ def test_cli_keys_and_read_only_tags(tmp_path) -> None:
     env = env_for(tmp_path, url)
     proc, base = start_server(env)
     try:
-        out = subprocess.run([*LBAAS, "api-key", "create", "--project-id", "1", "--name", "ci"], env=env,
-                             capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [*LBAAS, "api-key", "create", "--project-id", "1", "--name", "ci"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         token = out.stdout.strip().splitlines()[-1]
         headers = {"Authorization": f"APIKey {token}"}
         created = httpx.post(f"{base}/cloud/v1/loadbalancers/1/1", json={"name": "cli-lb"}, headers=headers)
         assert created.status_code == 200  # a key made while the server runs works at once
         lb_id = httpx.get(f"{base}/cloud/v1/loadbalancers/1/1", headers=headers).json()["results"][0]["id"]
-        subprocess.run([*LBAAS, "tags", "add-read-only", lb_id, "billing=ops"], env=env, check=True,
-                       capture_output=True)
+        subprocess.run(
+            [*LBAAS, "tags", "add-read-only", lb_id, "billing=ops"], env=env, check=True, capture_output=True
+        )
         tags = httpx.get(f"{base}/cloud/v1/loadbalancers/1/1/{lb_id}", headers=headers).json()["tags_v2"]
         assert tags == [{"key": "billing", "value": "ops", "read_only": True}]
-        listing = subprocess.run([*LBAAS, "api-key", "list"], env=env, capture_output=True, text=True, check=True)
+        listing = subprocess.run(
+            [*LBAAS, "api-key", "list"], env=env, capture_output=True, text=True, check=True
+        )
         assert "ci" in listing.stdout and token not in listing.stdout
         key_id = token.split("$")[0]
         subprocess.run([*LBAAS, "api-key", "revoke", key_id], env=env, check=True, capture_output=True)
@@ -186,13 +220,20 @@ def test_admin_key_from_environment_replaces_the_old_one(tmp_path) -> None:
     proc, base = start_server(env_for(tmp_path, url, LBAAS_ADMIN_API_KEY=new_token))
     try:
         ok = httpx.get(f"{base}/cloud/v1/loadbalancers/1/1", headers={"Authorization": f"APIKey {new_token}"})
-        old = httpx.get(f"{base}/cloud/v1/loadbalancers/1/1", headers={"Authorization": f"APIKey {ADMIN_TOKEN}"})
+        old = httpx.get(
+            f"{base}/cloud/v1/loadbalancers/1/1", headers={"Authorization": f"APIKey {ADMIN_TOKEN}"}
+        )
         assert ok.status_code == 200 and old.status_code == 401
     finally:
         stop(proc)
 
 
 def test_haproxy_provider_is_refused_clearly(tmp_path) -> None:
-    out = subprocess.run([*LBAAS, "serve", "--provider", "haproxy"], env=env_for(tmp_path, "sqlite:///" + str(
-        tmp_path / "x.db")), capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [*LBAAS, "serve", "--provider", "haproxy"],
+        env=env_for(tmp_path, "sqlite:///" + str(tmp_path / "x.db")),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode != 0 and "haproxy provider is not available" in out.stderr

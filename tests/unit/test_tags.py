@@ -9,8 +9,9 @@ from hypothesis import strategies as st
 from lbaas.domain.tags import Tag, clean_tag_map, merge_patch, to_wire
 from lbaas.errors import ValidationFailed
 
-keys = st.text(alphabet=st.characters(blacklist_categories=("Z", "C"), blacklist_characters="="), min_size=1,
-               max_size=12)
+keys = st.text(
+    alphabet=st.characters(blacklist_categories=("Z", "C"), blacklist_characters="="), min_size=1, max_size=12
+)
 values = st.text(alphabet="abcXYZ019-_. ", min_size=1, max_size=12).map(str.strip).filter(bool)
 
 
@@ -75,13 +76,17 @@ def test_read_only_keys_refused_and_unchanged(data) -> None:
     "patch, expected",
     [
         # The seed page's examples, one by one.
-        ({"environment": "production", "team": "backend"}, {"environment": "production", "team": "backend",
-                                                            "old_tag": "x", "keep": "y"}),
+        (
+            {"environment": "production", "team": "backend"},
+            {"environment": "production", "team": "backend", "old_tag": "x", "keep": "y"},
+        ),
         ({"old_tag": None}, {"keep": "y"}),
         (None, {}),
         ({"environment": "staging"}, {"environment": "staging", "old_tag": "x", "keep": "y"}),
-        ({"environment": "production", "cost_center": "engineering", "old_tag": None},
-         {"environment": "production", "cost_center": "engineering", "keep": "y"}),
+        (
+            {"environment": "production", "cost_center": "engineering", "old_tag": None},
+            {"environment": "production", "cost_center": "engineering", "keep": "y"},
+        ),
     ],
 )
 def test_seed_examples(patch, expected) -> None:
@@ -108,5 +113,7 @@ def test_whitespace_is_stripped_first() -> None:
 
 def test_wire_is_sorted_by_key() -> None:
     tags = {"b": Tag("b", "2"), "a": Tag("a", "1", True)}
-    assert to_wire(tags) == [{"key": "a", "value": "1", "read_only": True},
-                             {"key": "b", "value": "2", "read_only": False}]
+    assert to_wire(tags) == [
+        {"key": "a", "value": "1", "read_only": True},
+        {"key": "b", "value": "2", "read_only": False},
+    ]

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import anyio.to_thread
 import orjson
 from fastapi import Request
 from sqlalchemy.engine import Connection
@@ -19,7 +20,7 @@ from starlette.responses import Response
 
 from lbaas.db.engine import Database
 from lbaas.services import auth, idempotency
-from lbaas.services.common import Ctx, resolve_scope
+from lbaas.services.common import Ctx, authorize
 from lbaas.tasks.worker import Worker
 
 JSON = "application/json"
@@ -37,11 +38,10 @@ class Api:
     def _scoped(
         self, request: Request, conn: Connection, token: str, project_id: int | None, region_id: int | None
     ) -> Any:
-        principal = auth.authenticate(conn, token)
         if project_id is None:
-            return principal
-        return resolve_scope(
-            conn, principal, project_id, region_id if region_id is not None else 0, request.state.request_id
+            return auth.authenticate(conn, token)
+        return authorize(
+            conn, token, project_id, region_id if region_id is not None else 0, request.state.request_id
         )
 
     async def read(
@@ -71,12 +71,9 @@ class Api:
     ) -> Response:
         """A synchronous change, committed before the answer."""
         token = auth.parse_header(request.headers.get("authorization"))
-
-        def work() -> Any:
-            with self.db.write() as conn:
-                return fn(conn, self._scoped(request, conn, token, project_id, region_id))
-
-        result = await self.db.run(work)
+        result = await self.db.write_async(
+            lambda conn: fn(conn, self._scoped(request, conn, token, project_id, region_id))
+        )
         if status == 204:
             return Response(status_code=204)
         return json_response(result, status)
@@ -96,21 +93,20 @@ class Api:
         fp = idempotency.fingerprint(request.method, request.url.path, body, key)
         window = idempotency.KEY_WINDOW if key else idempotency.RETRY_WINDOW
 
-        def work() -> tuple[int, bytes, list[str]]:
-            with self.db.write() as conn:
-                scoped = self._scoped(request, conn, token, project_id, region_id)
-                principal = scoped.principal if isinstance(scoped, Ctx) else scoped
-                if key or retried:
-                    seen = idempotency.lookup(conn, principal.key_id, fp, window)
-                    if seen is not None:
-                        return seen[0], seen[1], []
-                result = fn(conn, scoped)
-                ids = [result] if isinstance(result, str) else list(result)
-                payload = orjson.dumps({"tasks": ids})
-                idempotency.record(conn, principal.key_id, fp, 200, payload)
-                return 200, payload, ids
+        def work(conn: Connection) -> tuple[int, bytes, list[str]]:
+            scoped = self._scoped(request, conn, token, project_id, region_id)
+            principal = scoped.principal if isinstance(scoped, Ctx) else scoped
+            if key or retried:
+                seen = idempotency.lookup(conn, principal.key_id, fp, window)
+                if seen is not None:
+                    return seen[0], seen[1], []
+            result = fn(conn, scoped)
+            ids = [result] if isinstance(result, str) else list(result)
+            payload = orjson.dumps({"tasks": ids})
+            idempotency.record(conn, principal.key_id, fp, 200, payload)
+            return 200, payload, ids
 
-        status, payload, ids = await self.db.run(work)
+        status, payload, ids = await self.db.write_async(work)
         await self.kick(ids)
         return Response(payload, status_code=status, media_type=JSON)
 
@@ -120,6 +116,6 @@ class Api:
             return
         if getattr(self.worker.ctx.provider, "inline", False):
             for task_id in task_ids:
-                await self.db.run(self.worker.run_inline, task_id)
+                await anyio.to_thread.run_sync(self.worker.run_inline, task_id)
         else:
             self.worker.wakeup.set()

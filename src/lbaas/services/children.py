@@ -43,28 +43,52 @@ def new_task_id() -> str:
     return new_id()
 
 
-def begin(conn: Connection, ctx: Ctx, lb_id: str, task_type: str, *, task_id: str | None = None,
-          created: dict[str, list[str]] | None = None, args: dict[str, Any] | None = None) -> str:
+def begin(
+    conn: Connection,
+    ctx: Ctx,
+    lb_id: str,
+    task_type: str,
+    *,
+    task_id: str | None = None,
+    created: dict[str, list[str]] | None = None,
+    args: dict[str, Any] | None = None,
+) -> str:
     """Queue the task that will apply a child change, and mark the LB busy."""
-    task_id = queue.enqueue(conn, ctx.task_scope, task_type, lock_key=lb_id, created=created, args=args,
-                            task_id=task_id)
+    task_id = queue.enqueue(
+        conn, ctx.task_scope, task_type, lock_key=lb_id, created=created, args=args, task_id=task_id
+    )
     lifecycle.hold_lb(conn, lb_id, task_id)
     return task_id
 
 
-def mark(conn: Connection, table: sa.Table, ids: Iterable[str], status: str, task_id: str,
-         values: dict[str, Any] | None = None) -> None:
+def mark(
+    conn: Connection,
+    table: sa.Table,
+    ids: Iterable[str],
+    status: str,
+    task_id: str,
+    values: dict[str, Any] | None = None,
+) -> None:
     """Stamp rows with a pending status and the task that holds them."""
     ids = list(ids)
     if ids:
-        conn.execute(table.update().where(table.c.id.in_(ids)).values(
-            provisioning_status=status, task_id=task_id, updated_at=utcnow(), **(values or {})))
+        conn.execute(
+            table.update()
+            .where(table.c.id.in_(ids))
+            .values(provisioning_status=status, task_id=task_id, updated_at=utcnow(), **(values or {}))
+        )
 
 
 def lifecycle_columns(task_id: str) -> dict[str, Any]:
     """Column values of a row being created by ``task_id``."""
-    return {"provisioning_status": "PENDING_CREATE", "operating_status": "OFFLINE", "task_id": task_id,
-            "creator_task_id": task_id, "created_at": utcnow(), "updated_at": None}
+    return {
+        "provisioning_status": "PENDING_CREATE",
+        "operating_status": "OFFLINE",
+        "task_id": task_id,
+        "creator_task_id": task_id,
+        "created_at": utcnow(),
+        "updated_at": None,
+    }
 
 
 def ensure_not_deleting(row: Any, kind: str) -> None:

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 from lbaas.db import tables
 from lbaas.domain.tags import Tag
 from lbaas.errors import NotFound, ValidationFailed
-from lbaas.services.auth import Principal
+from lbaas.services.auth import Principal, authenticate, digest
 from lbaas.tasks.queue import Scope
 
 
@@ -54,6 +54,40 @@ def check_flavor(name: str, field: str = "flavor") -> str:
     return name
 
 
+_AUTH_SCOPE = (
+    sa.select(
+        tables.api_keys.c.id,
+        tables.api_keys.c.user_id,
+        tables.api_keys.c.project_id,
+        tables.api_keys.c.revoked_at,
+        tables.regions.c.name.label("region_name"),
+        tables.projects.c.id.label("project_found"),
+    )
+    .select_from(tables.api_keys)
+    .outerjoin(tables.regions, tables.regions.c.id == sa.bindparam("region_id"))
+    .outerjoin(
+        tables.projects,
+        sa.and_(tables.projects.c.id == sa.bindparam("project_id"), tables.projects.c.deleted_at.is_(None)),
+    )
+    .where(tables.api_keys.c.digest == sa.bindparam("digest"))
+)
+
+
+def authorize(conn: Connection, token: str, project_id: int, region_id: int, request_id: str | None) -> Ctx:
+    """Authenticate and resolve the scope in one query (the hot path of every request)."""
+    params = {"digest": digest(token), "project_id": project_id, "region_id": region_id}
+    row = conn.execute(_AUTH_SCOPE, params).first()
+    if row is None or row.revoked_at is not None:
+        authenticate(conn, token)  # raises, with Gcore's wording for this token
+    principal = Principal(row.id, row.user_id, row.project_id)
+    principal.check_project(project_id)
+    if row.region_name is None:
+        raise NotFound.of("Region", region_id)
+    if row.project_found is None:
+        raise NotFound.of("Project", project_id)
+    return Ctx(principal, project_id, region_id, row.region_name, request_id)
+
+
 def resolve_scope(
     conn: Connection, principal: Principal, project_id: int, region_id: int, request_id: str | None = None
 ) -> Ctx:
@@ -73,6 +107,12 @@ def resolve_scope(
     if row.id is None:
         raise NotFound.of("Project", project_id)
     return Ctx(principal, project_id, region_id, row.name, request_id)
+
+
+_T = tables.tags
+_TAGS = sa.select(_T.c.resource_id, _T.c.key, _T.c.value, _T.c.read_only).where(
+    _T.c.resource_id.in_(sa.bindparam("ids", expanding=True))
+)
 
 
 def load_tags(conn: Connection, ids: Sequence[str]) -> dict[str, dict[str, Tag]]:

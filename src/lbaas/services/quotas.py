@@ -9,12 +9,12 @@ from lbaas.db import tables
 from lbaas.errors import QuotaExceeded
 
 DEFAULTS: dict[str, int] = {
-    "loadbalancer_count": 1000,
+    "loadbalancer_count": 20000,
     "listeners_per_lb": 50,
-    "pool_count": 5000,
+    "pool_count": 100000,
     "members_per_pool": 1000,
     "floating_count": 1000,
-    "external_ip_count": 1000,
+    "external_ip_count": 20000,
     "laas_topic_count": 100,
 }
 

@@ -15,7 +15,7 @@ TAGGABLE = {"loadbalancer": tables.load_balancers, "floatingip": tables.floating
 
 def add_read_only(conn: Connection, resource_id: str, key: str, value: str) -> None:
     """Attach a read-only tag; an existing user tag with that key becomes read-only."""
-    for kind, table in TAGGABLE.items():
+    for kind, table in TAGGABLE.items():  # noqa: B007 - kind is used after the loop
         if conn.execute(sa.select(table.c.id).where(table.c.id == resource_id)).first() is not None:
             break
     else:

@@ -178,3 +178,6 @@ def delete_project(ctx: Context, task: dict[str, Any]) -> Finalize:
         )
 
     return finalize
+
+
+from lbaas.services import floating_ips as _fips, secrets as _secrets  # noqa: F401,E402,I001

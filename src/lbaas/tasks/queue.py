@@ -114,7 +114,13 @@ def _is_head():
 
 
 def claim(
-    conn: Connection, worker_id: str, lease: float, *, task_id: str | None = None, skip_locked: bool = False
+    conn: Connection,
+    worker_id: str,
+    lease: float,
+    *,
+    task_id: str | None = None,
+    skip_locked: bool = False,
+    min_age: float = 0.0,
 ) -> dict[str, Any] | None:
     """Take the oldest runnable head of any queue (or one given task if it is a head).
 
@@ -124,6 +130,8 @@ def claim(
     pick = sa.select(T.c.seq).where(T.c.state == "NEW", _is_head())
     if task_id is not None:
         pick = pick.where(T.c.id == task_id)
+    if min_age:
+        pick = pick.where(T.c.created_on <= utcnow() - dt.timedelta(seconds=min_age))
     pick = pick.order_by(T.c.seq).limit(1)
     if skip_locked:
         pick = pick.with_for_update(skip_locked=True)

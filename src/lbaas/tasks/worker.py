@@ -63,6 +63,10 @@ class Worker:
         self.db = db
         self.threads = threads
         self.lease = lease
+        # With an inline provider the request that queued a task runs it itself
+        # (so the client's first poll sees FINISHED); background threads only
+        # take tasks left behind, e.g. queued behind another or orphaned by a crash.
+        self.grace = 0.5 if getattr(provider, "inline", False) else 0.0
         self.id = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self.wakeup = threading.Event()
         self._stop = threading.Event()
@@ -118,7 +122,9 @@ class Worker:
         """Recover dead workers' tasks, then claim and run one; False if idle."""
         self.recover()
         with self.db.write() as conn:
-            task = queue.claim(conn, self.id, self.lease, skip_locked=not self.db.is_sqlite)
+            task = queue.claim(
+                conn, self.id, self.lease, skip_locked=not self.db.is_sqlite, min_age=self.grace
+            )
         if task is None:
             return False
         self.run_task(task)

@@ -1,7 +1,75 @@
-"""Routes of the secrets family (filled in with the object-graph issue)."""
+"""/cloud/v1/secrets and the v2 create (TLS certificate bundles)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from uuid import UUID
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from lbaas.api.params import Limit, Offset
+from lbaas.api.schemas import secrets as schemas
+from lbaas.certs import SecretBox, load_or_create_key
+from lbaas.services import secrets as svc
 
 router = APIRouter()
+V1 = "/cloud/v1/secrets/{project_id}/{region_id}"
+V2 = "/cloud/v2/secrets/{project_id}/{region_id}"
+
+
+def _api(request: Request):
+    return request.app.state.api
+
+
+def secret_box(request: Request) -> SecretBox:
+    """The app's SecretBox, built once from the settings (reads or creates the key file)."""
+    state = request.app.state
+    box = getattr(state, "secret_box", None)
+    if box is None:
+        settings = state.settings
+        box = state.secret_box = SecretBox.from_key(
+            load_or_create_key(settings.data_dir, settings.secret_key)
+        )
+    return box
+
+
+@router.post(V2)
+async def create(request: Request, project_id: int, region_id: int, body: schemas.SecretCreateV2) -> Response:
+    data, box = body.model_dump(exclude_unset=True, mode="json"), secret_box(request)
+    return await _api(request).tasks(
+        request, lambda c, ctx: svc.create_v2(c, ctx, data, box), project_id, region_id
+    )
+
+
+@router.post(V1)
+async def create_v1(
+    request: Request, project_id: int, region_id: int, body: schemas.SecretCreateV1
+) -> Response:
+    """Deprecated: a base64 PKCS#12 archive."""
+    data, box = body.model_dump(exclude_unset=True, mode="json"), secret_box(request)
+    return await _api(request).tasks(
+        request, lambda c, ctx: svc.create_v1(c, ctx, data, box), project_id, region_id
+    )
+
+
+@router.get(V1)
+async def list_(
+    request: Request, project_id: int, region_id: int, limit: Limit = 1000, offset: Offset = 0
+) -> Response:
+    return await _api(request).read(
+        request, lambda c, ctx: svc.list_(c, ctx, limit=limit, offset=offset), project_id, region_id
+    )
+
+
+@router.get(V1 + "/{secret_id}")
+async def get(request: Request, project_id: int, region_id: int, secret_id: UUID) -> Response:
+    return await _api(request).read(
+        request, lambda c, ctx: svc.get(c, ctx, str(secret_id)), project_id, region_id
+    )
+
+
+@router.delete(V1 + "/{secret_id}")
+async def delete(request: Request, project_id: int, region_id: int, secret_id: UUID) -> Response:
+    return await _api(request).tasks(
+        request, lambda c, ctx: svc.delete(c, ctx, str(secret_id)), project_id, region_id
+    )

@@ -1,0 +1,130 @@
+"""Bodies of the pool, member and health monitor endpoints."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import Field, IPvAnyAddress, StringConstraints
+
+from lbaas.api.schemas.common import Body, Name
+from lbaas.domain.enums import (
+    HealthMonitorType,
+    HttpMethod,
+    LbAlgorithm,
+    PoolProtocol,
+    SessionPersistenceType,
+)
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+Weight = Annotated[int, Field(ge=1, le=256)]
+PoolTimeout = Annotated[int, Field(ge=0, le=86_400_000)]
+Delay = Annotated[int, Field(ge=1, le=2_147_483_647)]
+Retries = Annotated[int, Field(ge=1, le=10)]
+HmTimeout = Annotated[int, Field(ge=0, le=2_147_483)]
+DomainName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,253}$")]
+HttpVersion = Literal["1.0", "1.1"]
+
+
+# -- members -----------------------------------------------------------------
+class MemberCreate(Body):
+    """One member: the create body, an item of PUT .../members and of a pool's ``members``."""
+
+    address: IPvAnyAddress
+    protocol_port: Port
+    admin_state_up: bool = True
+    backup: bool = False
+    instance_id: UUID | None = None
+    monitor_address: IPvAnyAddress | None = None
+    monitor_port: Port | None = None
+    subnet_id: UUID | None = None
+    weight: Weight = 1
+
+
+class MemberPatch(Body):
+    admin_state_up: bool | None = None
+    backup: bool | None = None
+    monitor_address: IPvAnyAddress | None = None
+    monitor_port: Port | None = None
+    weight: Weight | None = None
+
+
+# -- health monitors ---------------------------------------------------------
+class _HealthMonitorFields(Body):
+    admin_state_up: bool = True
+    domain_name: DomainName | None = None
+    expected_codes: str | None = None
+    http_method: HttpMethod | None = None
+    http_version: HttpVersion | None = None
+    max_retries_down: Retries = 3
+    url_path: str | None = None
+
+
+class HealthMonitorCreate(_HealthMonitorFields):
+    type: HealthMonitorType
+    delay: Delay
+    max_retries: Retries
+    timeout: HmTimeout
+
+
+class HealthMonitorNested(_HealthMonitorFields):
+    """The ``healthmonitor`` of a pool PATCH: complete, but ``type`` may be left out."""
+
+    type: HealthMonitorType | None = None
+    delay: Delay
+    max_retries: Retries
+    timeout: HmTimeout
+
+
+class HealthMonitorPatch(Body):
+    """Omitted: unchanged; null on an HTTP field: back to its default."""
+
+    admin_state_up: bool | None = None
+    delay: Delay | None = None
+    max_retries: Retries | None = None
+    max_retries_down: Retries | None = None
+    timeout: HmTimeout | None = None
+    domain_name: DomainName | None = None
+    expected_codes: str | None = None
+    http_method: HttpMethod | None = None
+    http_version: HttpVersion | None = None
+    url_path: str | None = None
+
+
+# -- pools -------------------------------------------------------------------
+class SessionPersistence(Body):
+    type: SessionPersistenceType
+    cookie_name: Name | None = None
+    persistence_granularity: str | None = None
+    persistence_timeout: int | None = None
+
+
+class _PoolOptions(Body):
+    ca_secret_id: UUID | None = None
+    crl_secret_id: UUID | None = None
+    secret_id: UUID | None = None
+    session_persistence: SessionPersistence | None = None
+    timeout_client_data: PoolTimeout | None = None
+    timeout_member_connect: PoolTimeout | None = None
+    timeout_member_data: PoolTimeout | None = None
+
+
+class PoolCreate(_PoolOptions):
+    name: Name
+    protocol: PoolProtocol
+    lb_algorithm: LbAlgorithm
+    listener_id: UUID | None = None
+    load_balancer_id: UUID | None = None
+    healthmonitor: HealthMonitorCreate | None = None
+    members: list[MemberCreate] | None = None
+
+
+class PoolPatch(_PoolOptions):
+    """PATCH v2 (and the deprecated v1): scalars when present, nested objects complete."""
+
+    admin_state_up: bool | None = None
+    name: Name | None = None
+    protocol: PoolProtocol | None = None
+    lb_algorithm: LbAlgorithm | None = None
+    healthmonitor: HealthMonitorNested | None = None
+    members: list[MemberCreate] | None = None
