@@ -120,10 +120,7 @@ def load_tags(conn: Connection, ids: Sequence[str]) -> dict[str, dict[str, Tag]]
     out: dict[str, dict[str, Tag]] = {i: {} for i in ids}
     if not ids:
         return out
-    t = tables.tags
-    for r in conn.execute(
-        sa.select(t.c.resource_id, t.c.key, t.c.value, t.c.read_only).where(t.c.resource_id.in_(ids))
-    ):
+    for r in conn.execute(_TAGS, {"ids": list(ids)}):
         out[r.resource_id][r.key] = Tag(r.key, r.value, r.read_only)
     return out
 

@@ -33,19 +33,32 @@ ORDER_COLUMNS = {
 
 
 # -- reading -----------------------------------------------------------------
+# Statements of the hot paths are built once: building a SQLAlchemy expression
+# costs more than SQLite takes to answer it.
+_IDS = sa.bindparam("ids", expanding=True)
+_LISTENER_IDS = (
+    sa.select(tables.listeners.c.lb_id, tables.listeners.c.id)
+    .where(tables.listeners.c.lb_id.in_(_IDS))
+    .order_by(tables.listeners.c.created_at, tables.listeners.c.id)
+)
+_FIPS = sa.select(FIP).where(FIP.c.lb_id.in_(_IDS))
+_GET = sa.select(LB).where(
+    LB.c.id == sa.bindparam("id"),
+    LB.c.project_id == sa.bindparam("project_id"),
+    LB.c.region_id == sa.bindparam("region_id"),
+)
+
+
 def _views(conn: Connection, rows: list[Any], ctx: Ctx, show_stats: bool = False) -> list[dict[str, Any]]:
     ids = [r.id for r in rows]
     if not ids:
         return []
     tags = load_tags(conn, ids)
     listeners: dict[str, list[str]] = defaultdict(list)
-    L = tables.listeners
-    for r in conn.execute(
-        sa.select(L.c.lb_id, L.c.id).where(L.c.lb_id.in_(ids)).order_by(L.c.created_at, L.c.id)
-    ):
+    for r in conn.execute(_LISTENER_IDS, {"ids": ids}):
         listeners[r.lb_id].append(r.id)
     fips: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    fip_rows = conn.execute(sa.select(FIP).where(FIP.c.lb_id.in_(ids))).all()
+    fip_rows = conn.execute(_FIPS, {"ids": ids}).all()
     fip_tags = load_tags(conn, [f.id for f in fip_rows]) if fip_rows else {}
     for f in fip_rows:
         fips[f.lb_id].append(views.floating_ip(f, fip_tags[f.id], ctx.region_name))
@@ -68,11 +81,7 @@ def _no_stats() -> dict[str, Any]:
 
 def get(conn: Connection, ctx: Ctx, lb_id: str, *, show_stats: bool = False) -> dict[str, Any]:
     """One load balancer of the caller's project and region."""
-    row = conn.execute(
-        sa.select(LB).where(
-            LB.c.id == lb_id, LB.c.project_id == ctx.project_id, LB.c.region_id == ctx.region_id
-        )
-    ).first()
+    row = conn.execute(_GET, {"id": lb_id, "project_id": ctx.project_id, "region_id": ctx.region_id}).first()
     if row is None:
         raise NotFound.of("Load balancer", lb_id)
     return _views(conn, [row], ctx, show_stats)[0]
