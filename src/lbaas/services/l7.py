@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 
 from lbaas.clock import new_id
 from lbaas.db import tables
-from lbaas.domain import validation
+from lbaas.domain import references, validation
 from lbaas.domain.enums import L7Action
 from lbaas.errors import NotFound, ValidationFailed
 from lbaas.services import children
@@ -175,8 +175,7 @@ def _check_pool(conn: Connection, ctx: Ctx, listener: Any, pool_id: str) -> None
     """A REDIRECT_TO_POOL target: a live pool of the listener's LB that it can carry."""
     pool = get_row(conn, POOL, pool_id, ctx, "Pool")
     field = "redirect_pool_id"
-    if pool.lb_id != listener.lb_id:
-        raise ValidationFailed.field(field, f"Pool {pool_id} belongs to another load balancer")
+    references.check_same_load_balancer(pool_id, pool.lb_id, listener.lb_id, field)
     if pool.provisioning_status == "PENDING_DELETE":
         raise ValidationFailed.field(field, f"Pool {pool_id} is being deleted")
     validation.check_listener_pool_protocol(listener.protocol, pool.protocol, field=field)

@@ -10,7 +10,7 @@ from sqlalchemy.engine import Connection
 
 from lbaas.clock import fmt_resource, new_id, utcnow
 from lbaas.db import tables
-from lbaas.domain import validation
+from lbaas.domain import references, validation
 from lbaas.errors import NotFound, ValidationFailed
 from lbaas.services import children, quotas
 from lbaas.services.common import Ctx, get_row, page
@@ -307,17 +307,16 @@ def _default_pools_to_delete(conn: Connection, listener_id: str) -> list[str]:
     if not pool_ids:
         return []
     pol = tables.l7_policies
-    user = conn.execute(
+    users = conn.execute(
         sa.select(pol.c.id, pol.c.redirect_pool_id).where(
             pol.c.redirect_pool_id.in_(pool_ids),
             pol.c.listener_id != listener_id,
             pol.c.provisioning_status != "PENDING_DELETE",
         )
-    ).first()
-    if user is not None:
-        raise ValidationFailed.field(
-            "delete_default_pool",
-            f"Pool {user.redirect_pool_id} is the REDIRECT_TO_POOL target of L7 policy {user.id}",
+    ).all()
+    for pool_id in pool_ids:
+        references.check_default_pool_deletable(
+            pool_id, [u.id for u in users if u.redirect_pool_id == pool_id]
         )
     return pool_ids
 

@@ -9,7 +9,7 @@ from sqlalchemy.engine import Connection
 
 from lbaas.clock import new_id
 from lbaas.db import tables
-from lbaas.domain import validation as v
+from lbaas.domain import references, validation as v
 from lbaas.errors import ValidationFailed
 from lbaas.services import children, quotas
 from lbaas.services import health_monitors as hms
@@ -105,10 +105,7 @@ def _check_no_default_pool(conn: Connection, listener_id: str) -> None:
         P.c.listener_id == str(listener_id), P.c.provisioning_status != "PENDING_DELETE"
     )
     other = conn.execute(q).first()
-    if other is not None:
-        raise ValidationFailed.field(
-            "listener_id", f"Listener {listener_id} already has a default pool ({other.id})"
-        )
+    references.check_no_default_pool(str(listener_id), None if other is None else other.id)
 
 
 def _session_persistence(sp: dict[str, Any] | None, protocol: str) -> dict[str, Any] | None:
@@ -318,24 +315,22 @@ def _apply_hm(
 # -- delete ------------------------------------------------------------------
 def _check_unreferenced(conn: Connection, pool: Any) -> None:
     """A pool still routed to (default pool of a listener, L7 redirect target) stays."""
+    default_of = None
     if pool.listener_id is not None:
         listener = conn.execute(sa.select(L.c.provisioning_status).where(L.c.id == pool.listener_id)).first()
         if listener is not None and listener.provisioning_status != "PENDING_DELETE":
-            raise ValidationFailed.field(
-                "pool_id",
-                f"Pool {pool.id} is the default pool of listener {pool.listener_id}; delete the "
-                "listener first",
-            )
+            default_of = pool.listener_id
     pol = tables.l7_policies
-    ref = conn.execute(
-        sa.select(pol.c.id).where(
-            pol.c.redirect_pool_id == pool.id, pol.c.provisioning_status != "PENDING_DELETE"
+    refs = (
+        conn.execute(
+            sa.select(pol.c.id).where(
+                pol.c.redirect_pool_id == pool.id, pol.c.provisioning_status != "PENDING_DELETE"
+            )
         )
-    ).first()
-    if ref is not None:
-        raise ValidationFailed.field(
-            "pool_id", f"Pool {pool.id} is the redirect target of L7 policy {ref.id}"
-        )
+        .scalars()
+        .all()
+    )
+    references.check_pool_deletable(pool.id, default_of, refs)
 
 
 def delete(conn: Connection, ctx: Ctx, pool_id: str) -> str:

@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 from lbaas import certs
 from lbaas.clock import new_id, utcnow
 from lbaas.db import tables
+from lbaas.domain import references
 from lbaas.errors import Conflict, NotFound, ValidationFailed
 from lbaas.services.common import Ctx, get_row, lock_row, page
 from lbaas.tasks import queue
@@ -217,9 +218,7 @@ def delete(conn: Connection, ctx: Ctx, secret_id: str) -> str:
     pending = _deleting(conn, secret_id)
     if pending is not None:
         raise Conflict(f"Secret {secret_id} is being deleted by task {pending}")
-    used_by = users(conn, ctx, secret_id)
-    if used_by:
-        raise ValidationFailed.field("secret_id", f"Secret {secret_id} is in use by {', '.join(used_by)}")
+    references.check_secret_unused(secret_id, users(conn, ctx, secret_id))
     task_id = queue.enqueue(conn, ctx.task_scope, "delete_secret", lock_key=secret_id)
     if row.task_id is None:
         conn.execute(S.update().where(S.c.id == secret_id).values(task_id=task_id))
