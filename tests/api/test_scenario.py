@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import time
 
-import pytest
-
 HM = {"type": "HTTP", "delay": 5, "max_retries": 3, "timeout": 3, "url_path": "/health"}
 
 

@@ -9,7 +9,8 @@ from sqlalchemy.engine import Connection
 
 from lbaas.clock import new_id
 from lbaas.db import tables
-from lbaas.domain import references, validation as v
+from lbaas.domain import references
+from lbaas.domain import validation as v
 from lbaas.errors import ValidationFailed
 from lbaas.services import children, quotas
 from lbaas.services import health_monitors as hms
