@@ -152,7 +152,11 @@ def test_statuses_metrics_flavors_check_limits(client) -> None:
     assert [t.key for t in tree.tags] == ["k"]
     assert lbs.statuses.list().count == 1
     metrics = lbs.metrics.list(lb.id, time_interval=1, time_unit="hour")
-    assert metrics.count == 0
+    assert metrics.count == 12 and len(metrics.results) == 12
+    assert all(m.cpu_util is None and m.network_bps_egress is None for m in metrics.results)
+    times = [m.time for m in metrics.results]
+    assert times == sorted(times)
+    assert lbs.metrics.list(lb.id, time_interval=2, time_unit="day").count == 48
     flavors = lbs.flavors.list()
     assert {f.flavor_name for f in flavors.results} >= {"lb1-1-2", "lb1-2-4", "lb1-4-8"}
     limits = client.post(

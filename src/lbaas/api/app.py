@@ -16,11 +16,10 @@ from lbaas.api import errors
 from lbaas.api.routes import floating_ips, l7, listeners, load_balancers, pools, secrets, tasks
 from lbaas.api.runtime import Api, json_response
 from lbaas.config import Settings
-from lbaas.db import migrate
+from lbaas.db import ipam, migrate
 from lbaas.db.engine import Database
 from lbaas.providers import make_provider
-from lbaas.services import auth, nested
-from lbaas.services import load_balancers as lb_service
+from lbaas.services import auth
 from lbaas.tasks import handlers as _handlers  # noqa: F401  (registers the task bodies)
 from lbaas.tasks.worker import Worker
 
@@ -75,8 +74,7 @@ def create_app(settings: Settings, *, provider: Any = None, start_worker: bool |
     if settings.admin_api_key:
         with db.write() as conn:
             auth.ensure_admin(conn, settings.admin_api_key)
-    lb_service.configure(settings.vip_pool)
-    nested.configure(settings.fip_pool)
+    ipam.configure(vip=settings.vip_pool, fip=settings.fip_pool)
     provider = provider or make_provider(settings.provider, noop_delay_ms=settings.noop_task_delay_ms)
     worker = Worker(db, provider, threads=settings.worker_threads, lease=settings.lease_seconds)
     run_worker = settings.run_worker if start_worker is None else start_worker

@@ -22,6 +22,14 @@ P = tables.address_pools
 R = tables.released_addresses
 _RESERVED = {ipaddress.ip_address("127.0.0.1")}
 
+# Pool name -> CIDR, set once at start from the settings (LBAAS_VIP_POOL, LBAAS_FIP_POOL).
+POOLS: dict[str, str] = {"vip": "127.1.0.0/16", "fip": "127.2.0.0/16"}
+
+
+def configure(**pools: str) -> None:
+    """Set the CIDR of named pools for this process."""
+    POOLS.update(pools)
+
 
 def _nth_host(net: ipaddress.IPv4Network | ipaddress.IPv6Network, index: int):
     """The index-th usable host of a network, skipping the network address and 127.0.0.1."""
@@ -35,8 +43,9 @@ def _nth_host(net: ipaddress.IPv4Network | ipaddress.IPv6Network, index: int):
     return None
 
 
-def allocate(conn: Connection, pool: str, cidr: str, field: str = "vip_address") -> str:
+def allocate(conn: Connection, pool: str, field: str = "vip_address") -> str:
     """Hand out one address of ``pool``; 400 when the pool is exhausted."""
+    cidr = POOLS[pool]
     net = ipaddress.ip_network(cidr, strict=False)
     row = conn.execute(sa.select(P.c.next_index).where(P.c.name == pool).with_for_update()).first()
     if row is None:

@@ -18,7 +18,7 @@ from lbaas.clock import new_id, utcnow
 from lbaas.db import ipam, tables
 from lbaas.domain import tags as tags_mod
 from lbaas.errors import Conflict, NotFound, ValidationFailed
-from lbaas.services import children, nested, quotas, views
+from lbaas.services import children, quotas, views
 from lbaas.services import load_balancers as lbs
 from lbaas.services.common import Ctx, get_row, load_tags, lock_row, page, tag_filters, write_tags
 from lbaas.tasks import queue
@@ -193,7 +193,7 @@ def create(conn: Connection, ctx: Ctx, body: dict[str, Any]) -> str:
             id=fip_id,
             project_id=ctx.project_id,
             region_id=ctx.region_id,
-            floating_ip_address=ipam.allocate(conn, "fip", nested.fip_pool(), "floating_ip_address"),
+            floating_ip_address=ipam.allocate(conn, "fip", "floating_ip_address"),
             router_id=None,
             task_id=task_id,
             creator_task_id=task_id,

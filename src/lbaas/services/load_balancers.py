@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections import defaultdict
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from lbaas.clock import new_id, utcnow
+from lbaas.clock import fmt_task, new_id, utcnow
 from lbaas.db import ipam, lifecycle, tables
 from lbaas.domain import tags as tags_mod
 from lbaas.errors import Conflict, NotFound, ValidationFailed
@@ -185,7 +186,7 @@ def create(conn: Connection, ctx: Ctx, body: dict[str, Any]) -> str:
     tags = tags_mod.clean_tag_map(body.get("tags"))
     quotas.check(conn, ctx.project_id, "loadbalancer_count", 1)
     lb_id, task_id, now = new_id(), new_id(), utcnow()
-    vip = ipam.allocate(conn, "vip", ctx_vip_pool(conn))
+    vip = ipam.allocate(conn, "vip")
     logging = body.get("logging")
     conn.execute(
         LB.insert().values(
@@ -225,18 +226,6 @@ def create(conn: Connection, ctx: Ctx, body: dict[str, Any]) -> str:
         data={"name": body["name"]},
     )
     return task_id
-
-
-_VIP_POOL = {"cidr": "127.1.0.0/16"}
-
-
-def ctx_vip_pool(_conn: Connection) -> str:
-    return _VIP_POOL["cidr"]
-
-
-def configure(vip_pool: str) -> None:
-    """Set the VIP pool of this process (from settings)."""
-    _VIP_POOL["cidr"] = vip_pool
 
 
 def _s(value: Any) -> str | None:
@@ -310,9 +299,22 @@ def resize(conn: Connection, ctx: Ctx, lb_id: str, flavor: str) -> str:
 
 
 def metrics(conn: Connection, ctx: Ctx, lb_id: str, time_interval: int, time_unit: str) -> dict[str, Any]:
-    """Measurements over the window; the noop provider has none, so values are null."""
+    """Samples over the window (5-minute steps for hours, hourly for days).
+
+    No provider measures CPU, memory or packet rates yet, so every value is
+    null: a client sees the right shape and timestamps, never invented numbers.
+    """
     get(conn, ctx, lb_id)
-    return page(0, [])
+    step = dt.timedelta(minutes=5) if time_unit == "hour" else dt.timedelta(hours=1)
+    span = dt.timedelta(hours=time_interval) if time_unit == "hour" else dt.timedelta(days=time_interval)
+    count = min(int(span / step), 1000)
+    end = utcnow().replace(second=0, microsecond=0)
+    samples = [
+        {"time": fmt_task(end - step * i), "cpu_util": None, "memory_util": None, "network_Bps_egress": None,
+         "network_Bps_ingress": None, "network_pps_egress": None, "network_pps_ingress": None}
+        for i in reversed(range(count))
+    ]
+    return page(len(samples), samples)
 
 
 def check_limits(conn: Connection, ctx: Ctx, body: dict[str, Any]) -> dict[str, Any]:

@@ -16,17 +16,6 @@ from lbaas.services import listeners, pools, quotas
 from lbaas.services.common import Ctx
 
 FIP = tables.floating_ips
-_FIP_POOL = {"cidr": "127.2.0.0/16"}
-
-
-def configure(fip_pool: str) -> None:
-    _FIP_POOL["cidr"] = fip_pool
-
-
-def fip_pool() -> str:
-    return _FIP_POOL["cidr"]
-
-
 def create_children(
     conn: Connection, ctx: Ctx, lb_id: str, body: dict[str, Any], task_id: str, created: dict[str, list[str]]
 ) -> None:
@@ -107,7 +96,7 @@ def attach_floating_ip(conn: Connection, ctx: Ctx, lb: Any, fip: dict[str, Any],
                 id=fip_id,
                 project_id=ctx.project_id,
                 region_id=ctx.region_id,
-                floating_ip_address=ipam.allocate(conn, "fip", fip_pool(), "floating_ip"),
+                floating_ip_address=ipam.allocate(conn, "fip", "floating_ip"),
                 fixed_ip_address=lb.vip_address,
                 port_id=lb.vip_port_id,
                 lb_id=lb.id,
