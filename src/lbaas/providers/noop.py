@@ -9,9 +9,22 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
+from lbaas.errors import ProviderError
 from lbaas.providers.base import LoadBalancerGraph
+
+
+@dataclass
+class Fault:
+    """Make matching calls fail: ``op`` is apply/remove/failover, ``match`` sees the LB id and graph."""
+
+    op: str
+    match: Callable[[str, LoadBalancerGraph | None], bool]
+    message: str = "injected data-plane failure"
+    times: int = 1
 
 
 class NoopProvider:
@@ -21,17 +34,30 @@ class NoopProvider:
         self.delay_ms = delay_ms
         self.inline = delay_ms == 0
         self.calls: list[tuple[str, str]] = []
+        self.faults: list[Fault] = []
         self._lock = threading.Lock()
 
-    def _record(self, op: str, lb_id: str) -> None:
+    def inject_fault(self, fault: Fault) -> None:
+        """Fail the next matching call(s) with a ProviderError (the emulator's fault injection)."""
+        with self._lock:
+            self.faults.append(fault)
+
+    def _record(self, op: str, lb_id: str, graph: LoadBalancerGraph | None = None) -> None:
         with self._lock:
             self.calls.append((op, lb_id))
             del self.calls[:-1000]
+            fault = next(
+                (f for f in self.faults if f.op == op and f.times > 0 and f.match(lb_id, graph)), None
+            )
+            if fault is not None:
+                fault.times -= 1
         if self.delay_ms:
             time.sleep(self.delay_ms / 1000)
+        if fault is not None:
+            raise ProviderError(fault.message)
 
     def apply(self, graph: LoadBalancerGraph) -> None:
-        self._record("apply", graph.id)
+        self._record("apply", graph.id, graph)
 
     def remove(self, lb_id: str) -> None:
         self._record("remove", lb_id)
