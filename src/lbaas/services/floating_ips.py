@@ -214,7 +214,7 @@ def create(conn: Connection, ctx: Ctx, body: dict[str, Any]) -> str:
 
 
 def update(conn: Connection, ctx: Ctx, fip_id: str, changes: dict[str, Any]) -> list[str]:
-    """PATCH v2: re-attach, detach and/or merge-patch tags; no task when nothing changes."""
+    """PATCH v2: re-attach, detach and/or merge-patch tags; always one task (Gcore lists no empty case)."""
     row = lock_mutable(conn, ctx, fip_id)
     values = _association_changes(conn, ctx, row, changes)
     tags_changed = False
@@ -224,8 +224,6 @@ def update(conn: Connection, ctx: Ctx, fip_id: str, changes: dict[str, Any]) -> 
         tags_changed = after != before
         if tags_changed:
             write_tags(conn, "floatingip", fip_id, before, after)
-    if not values and not tags_changed:
-        return []
     return [_enqueue(conn, ctx, row, "update_floating_ip", values)]
 
 

@@ -258,11 +258,13 @@ def _changes(row: Any, changes: dict[str, Any]) -> dict[str, Any]:
 
 
 def update(conn: Connection, ctx: Ctx, listener_id: str, changes: dict[str, Any]) -> list[str]:
-    """PATCH v2: check the merged listener, write the new values and queue a task ([] if no change)."""
+    """PATCH v2: check the merged listener, write the new values and queue a task.
+
+    Gcore documents an empty task list only for pool, member and health-monitor
+    updates; a listener PATCH always answers one task, even when nothing changes.
+    """
     lb, row = _locked(conn, ctx, listener_id)
     values = _changes(row, changes)
-    if not values:
-        return []
     merged = {name: values.get(name, getattr(row, name)) for name in PATCHABLE}
     validation.check_listener_fields(
         row.protocol,
