@@ -179,6 +179,46 @@ def api_key_revoke(key_id: int, database_url: str | None) -> None:
 
 
 @main.group()
+def quota() -> None:
+    """Per-project quotas (defaults are generous; an operator may lower or raise them)."""
+
+
+@quota.command("set")
+@click.option("--project-id", type=int, required=True)
+@click.argument("name")
+@click.argument("limit", type=int)
+@DB_OPT
+def quota_set(project_id: int, name: str, limit: int, database_url: str | None) -> None:
+    """Set quota NAME of a project to LIMIT."""
+    from lbaas.services import quotas
+
+    if name not in quotas.DEFAULTS:
+        raise click.UsageError(f"unknown quota {name!r}; known: {', '.join(quotas.DEFAULTS)}")
+    db = _db(database_url)
+    with db.write() as conn:
+        quotas.set_limit(conn, project_id, name, limit)
+    click.echo(f"{name} = {limit} for project {project_id}")
+
+
+@quota.command("show")
+@click.option("--project-id", type=int, required=True)
+@DB_OPT
+def quota_show(project_id: int, database_url: str | None) -> None:
+    """Show a project's limits and usage."""
+    from lbaas.services import quotas
+
+    db = _db(database_url)
+    with db.read() as conn:
+        for name in quotas.DEFAULTS:
+            limit, used = quotas.usage(conn, project_id, name)
+            click.echo(
+                f"{name}: {used} / {limit}"
+                if name not in ("listeners_per_lb", "members_per_pool")
+                else f"{name}: limit {limit}"
+            )
+
+
+@main.group()
 def tags() -> None:
     """Operator tag commands."""
 

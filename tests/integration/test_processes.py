@@ -237,3 +237,21 @@ def test_haproxy_provider_is_refused_clearly(tmp_path) -> None:
         timeout=60,
     )
     assert out.returncode != 0 and "haproxy provider is not available" in out.stderr
+
+
+def test_cli_quota(tmp_path) -> None:
+    env = env_for(tmp_path, f"sqlite:///{tmp_path / 'db.sqlite'}")
+    subprocess.run(
+        [*LBAAS, "quota", "set", "--project-id", "1", "loadbalancer_count", "3"],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    shown = subprocess.run(
+        [*LBAAS, "quota", "show", "--project-id", "1"], env=env, check=True, capture_output=True, text=True
+    ).stdout
+    assert "loadbalancer_count: 0 / 3" in shown
+    bad = subprocess.run(
+        [*LBAAS, "quota", "set", "--project-id", "1", "bogus", "3"], env=env, capture_output=True, text=True
+    )
+    assert bad.returncode != 0 and "unknown quota" in bad.stderr
