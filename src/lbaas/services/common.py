@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -173,14 +174,21 @@ def page(total: int, results: list[dict[str, Any]]) -> dict[str, Any]:
     return {"count": total, "results": results}
 
 
+@functools.cache
+def _by_id(table: sa.Table, for_update: bool) -> sa.Select:
+    """The statement reading one row of a project and region (built once per table)."""
+    q = sa.select(table).where(
+        table.c.id == sa.bindparam("id"),
+        table.c.project_id == sa.bindparam("project_id"),
+        table.c.region_id == sa.bindparam("region_id"),
+    )
+    return q.with_for_update() if for_update else q
+
+
 def lock_row(conn: Connection, table: sa.Table, ident: str, ctx: Ctx, kind: str) -> Any:
     """Read one row of the caller's project and region for update, or 404."""
-    q = sa.select(table).where(
-        table.c.id == ident, table.c.project_id == ctx.project_id, table.c.region_id == ctx.region_id
-    )
-    if conn.dialect.name != "sqlite":
-        q = q.with_for_update()
-    row = conn.execute(q).first()
+    params = {"id": str(ident), "project_id": ctx.project_id, "region_id": ctx.region_id}
+    row = conn.execute(_by_id(table, conn.dialect.name != "sqlite"), params).first()
     if row is None:
         raise NotFound.of(kind, ident)
     return row
@@ -188,11 +196,8 @@ def lock_row(conn: Connection, table: sa.Table, ident: str, ctx: Ctx, kind: str)
 
 def get_row(conn: Connection, table: sa.Table, ident: str, ctx: Ctx, kind: str) -> Any:
     """Read one row of the caller's project and region, or 404."""
-    row = conn.execute(
-        sa.select(table).where(
-            table.c.id == ident, table.c.project_id == ctx.project_id, table.c.region_id == ctx.region_id
-        )
-    ).first()
+    params = {"id": str(ident), "project_id": ctx.project_id, "region_id": ctx.region_id}
+    row = conn.execute(_by_id(table, False), params).first()
     if row is None:
         raise NotFound.of(kind, ident)
     return row
