@@ -119,3 +119,8 @@ class Api:
                 await anyio.to_thread.run_sync(self.worker.run_inline, task_id)
         else:
             self.worker.wakeup.set()
+
+
+def api_of(request: Request) -> Api:
+    """The application's :class:`Api` (set up by ``create_app``)."""
+    return request.app.state.api

@@ -310,8 +310,15 @@ def metrics(conn: Connection, ctx: Ctx, lb_id: str, time_interval: int, time_uni
     count = min(int(span / step), 1000)
     end = utcnow().replace(second=0, microsecond=0)
     samples = [
-        {"time": fmt_task(end - step * i), "cpu_util": None, "memory_util": None, "network_Bps_egress": None,
-         "network_Bps_ingress": None, "network_pps_egress": None, "network_pps_ingress": None}
+        {
+            "time": fmt_task(end - step * i),
+            "cpu_util": None,
+            "memory_util": None,
+            "network_Bps_egress": None,
+            "network_Bps_ingress": None,
+            "network_pps_egress": None,
+            "network_pps_ingress": None,
+        }
         for i in reversed(range(count))
     ]
     return page(len(samples), samples)

@@ -16,6 +16,8 @@ from lbaas.services import listeners, pools, quotas
 from lbaas.services.common import Ctx
 
 FIP = tables.floating_ips
+
+
 def create_children(
     conn: Connection, ctx: Ctx, lb_id: str, body: dict[str, Any], task_id: str, created: dict[str, list[str]]
 ) -> None:

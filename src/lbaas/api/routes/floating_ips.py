@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from lbaas.api.params import Limit, Offset
+from lbaas.api.runtime import api_of
 from lbaas.api.schemas import floating_ips as schemas
 from lbaas.services import floating_ips as fips
 
@@ -17,16 +18,14 @@ V1 = "/cloud/v1/floatingips/{project_id}/{region_id}"
 V2 = "/cloud/v2/floatingips/{project_id}/{region_id}"
 
 
-def _api(request: Request):
-    return request.app.state.api
-
-
 @router.post(V1)
 async def create(
     request: Request, project_id: int, region_id: int, body: schemas.FloatingIpCreate
 ) -> Response:
     data = body.model_dump(exclude_unset=True, mode="json")
-    return await _api(request).tasks(request, lambda c, ctx: fips.create(c, ctx, data), project_id, region_id)
+    return await api_of(request).tasks(
+        request, lambda c, ctx: fips.create(c, ctx, data), project_id, region_id
+    )
 
 
 @router.get(V1)
@@ -42,7 +41,7 @@ async def list_(
     tag_key_value: str | None = None,
 ) -> Response:
     ports = [str(p) for p in port_ids] if port_ids else None
-    return await _api(request).read(
+    return await api_of(request).read(
         request,
         lambda c, ctx: fips.list_(
             c,
@@ -61,7 +60,7 @@ async def list_(
 
 @router.get(V1 + "/{floating_ip_id}")
 async def get(request: Request, project_id: int, region_id: int, floating_ip_id: UUID) -> Response:
-    return await _api(request).read(
+    return await api_of(request).read(
         request, lambda c, ctx: fips.get(c, ctx, str(floating_ip_id)), project_id, region_id
     )
 
@@ -71,14 +70,14 @@ async def update(
     request: Request, project_id: int, region_id: int, floating_ip_id: UUID, body: schemas.FloatingIpUpdate
 ) -> Response:
     changes = body.model_dump(exclude_unset=True, mode="json")
-    return await _api(request).tasks(
+    return await api_of(request).tasks(
         request, lambda c, ctx: fips.update(c, ctx, str(floating_ip_id), changes), project_id, region_id
     )
 
 
 @router.delete(V1 + "/{floating_ip_id}")
 async def delete(request: Request, project_id: int, region_id: int, floating_ip_id: UUID) -> Response:
-    return await _api(request).tasks(
+    return await api_of(request).tasks(
         request, lambda c, ctx: fips.delete(c, ctx, str(floating_ip_id)), project_id, region_id
     )
 
@@ -90,7 +89,7 @@ async def assign(
     """Deprecated, synchronous: the answer is the attached FloatingIP."""
     port_id = str(body.port_id)
     fixed = None if body.fixed_ip_address is None else str(body.fixed_ip_address)
-    return await _api(request).write(
+    return await api_of(request).write(
         request,
         lambda c, ctx: fips.assign(c, ctx, str(floating_ip_id), port_id, fixed),
         project_id,
@@ -101,6 +100,6 @@ async def assign(
 @router.post(V1 + "/{floating_ip_id}/unassign")
 async def unassign(request: Request, project_id: int, region_id: int, floating_ip_id: UUID) -> Response:
     """Deprecated, synchronous: the answer is the detached FloatingIP."""
-    return await _api(request).write(
+    return await api_of(request).write(
         request, lambda c, ctx: fips.unassign(c, ctx, str(floating_ip_id)), project_id, region_id
     )

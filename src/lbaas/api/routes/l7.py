@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from lbaas.api.params import Limit, Offset
+from lbaas.api.runtime import api_of
 from lbaas.api.schemas import l7 as schemas
 from lbaas.services import l7
 
@@ -16,17 +17,13 @@ P = "/cloud/v1/l7policies/{project_id}/{region_id}"
 RULES = P + "/{l7policy_id}/rules"
 
 
-def _api(request: Request):
-    return request.app.state.api
-
-
 # -- policies ----------------------------------------------------------------
 @router.post(P)
 async def create_policy(
     request: Request, project_id: int, region_id: int, body: schemas.L7PolicyCreate
 ) -> Response:
     data = body.model_dump(exclude_unset=True, mode="json")
-    return await _api(request).tasks(
+    return await api_of(request).tasks(
         request, lambda c, ctx: l7.create_policy(c, ctx, data), project_id, region_id
     )
 
@@ -35,14 +32,14 @@ async def create_policy(
 async def list_policies(
     request: Request, project_id: int, region_id: int, limit: Limit = 1000, offset: Offset = 0
 ) -> Response:
-    return await _api(request).read(
+    return await api_of(request).read(
         request, lambda c, ctx: l7.list_policies(c, ctx, limit=limit, offset=offset), project_id, region_id
     )
 
 
 @router.get(P + "/{l7policy_id}")
 async def get_policy(request: Request, project_id: int, region_id: int, l7policy_id: UUID) -> Response:
-    return await _api(request).read(
+    return await api_of(request).read(
         request, lambda c, ctx: l7.get_policy(c, ctx, str(l7policy_id)), project_id, region_id
     )
 
@@ -52,14 +49,14 @@ async def update_policy(
     request: Request, project_id: int, region_id: int, l7policy_id: UUID, body: schemas.L7PolicyUpdate
 ) -> Response:
     changes = body.model_dump(exclude_unset=True, mode="json")
-    return await _api(request).tasks(
+    return await api_of(request).tasks(
         request, lambda c, ctx: l7.update_policy(c, ctx, str(l7policy_id), changes), project_id, region_id
     )
 
 
 @router.delete(P + "/{l7policy_id}")
 async def delete_policy(request: Request, project_id: int, region_id: int, l7policy_id: UUID) -> Response:
-    return await _api(request).tasks(
+    return await api_of(request).tasks(
         request, lambda c, ctx: l7.delete_policy(c, ctx, str(l7policy_id)), project_id, region_id
     )
 
@@ -70,7 +67,7 @@ async def create_rule(
     request: Request, project_id: int, region_id: int, l7policy_id: UUID, body: schemas.L7RuleCreate
 ) -> Response:
     data = body.model_dump(exclude_unset=True, mode="json")
-    return await _api(request).tasks(
+    return await api_of(request).tasks(
         request, lambda c, ctx: l7.create_rule(c, ctx, str(l7policy_id), data), project_id, region_id
     )
 
@@ -84,7 +81,7 @@ async def list_rules(
     limit: Limit = 1000,
     offset: Offset = 0,
 ) -> Response:
-    return await _api(request).read(
+    return await api_of(request).read(
         request,
         lambda c, ctx: l7.list_rules(c, ctx, str(l7policy_id), limit=limit, offset=offset),
         project_id,
@@ -96,7 +93,7 @@ async def list_rules(
 async def get_rule(
     request: Request, project_id: int, region_id: int, l7policy_id: UUID, l7rule_id: UUID
 ) -> Response:
-    return await _api(request).read(
+    return await api_of(request).read(
         request, lambda c, ctx: l7.get_rule(c, ctx, str(l7policy_id), str(l7rule_id)), project_id, region_id
     )
 
@@ -111,7 +108,7 @@ async def replace_rule(
     body: schemas.L7RuleReplace,
 ) -> Response:
     changes = body.model_dump(exclude_unset=True, mode="json")
-    return await _api(request).tasks(
+    return await api_of(request).tasks(
         request,
         lambda c, ctx: l7.replace_rule(c, ctx, str(l7policy_id), str(l7rule_id), changes),
         project_id,
@@ -123,7 +120,7 @@ async def replace_rule(
 async def delete_rule(
     request: Request, project_id: int, region_id: int, l7policy_id: UUID, l7rule_id: UUID
 ) -> Response:
-    return await _api(request).tasks(
+    return await api_of(request).tasks(
         request,
         lambda c, ctx: l7.delete_rule(c, ctx, str(l7policy_id), str(l7rule_id)),
         project_id,

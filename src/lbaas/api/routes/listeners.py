@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from lbaas.api.params import Limit, Offset
+from lbaas.api.runtime import api_of
 from lbaas.api.schemas import listeners as schemas
 from lbaas.services import listeners
 
@@ -16,14 +17,10 @@ V1 = "/cloud/v1/lblisteners/{project_id}/{region_id}"
 V2 = "/cloud/v2/lblisteners/{project_id}/{region_id}"
 
 
-def _api(request: Request):
-    return request.app.state.api
-
-
 @router.post(V1)
 async def create(request: Request, project_id: int, region_id: int, body: schemas.ListenerCreate) -> Response:
     data = body.model_dump(exclude_unset=True, mode="json")
-    return await _api(request).tasks(
+    return await api_of(request).tasks(
         request, lambda c, ctx: listeners.create(c, ctx, data), project_id, region_id
     )
 
@@ -40,7 +37,7 @@ async def list_(
     show_stats: bool = False,
 ) -> Response:
     lb_id = None if load_balancer_id is None else str(load_balancer_id)
-    return await _api(request).read(
+    return await api_of(request).read(
         request,
         lambda c, ctx: listeners.list_(
             c, ctx, limit=limit, offset=offset, load_balancer_id=lb_id, name=name, show_stats=show_stats
@@ -54,7 +51,7 @@ async def list_(
 async def get(
     request: Request, project_id: int, region_id: int, listener_id: UUID, show_stats: bool = False
 ) -> Response:
-    return await _api(request).read(
+    return await api_of(request).read(
         request,
         lambda c, ctx: listeners.get(c, ctx, str(listener_id), show_stats=show_stats),
         project_id,
@@ -67,7 +64,7 @@ async def update(
     request: Request, project_id: int, region_id: int, listener_id: UUID, body: schemas.ListenerPatch
 ) -> Response:
     changes = body.model_dump(exclude_unset=True, mode="json")
-    return await _api(request).tasks(
+    return await api_of(request).tasks(
         request, lambda c, ctx: listeners.update(c, ctx, str(listener_id), changes), project_id, region_id
     )
 
@@ -77,7 +74,7 @@ async def rename(
     request: Request, project_id: int, region_id: int, listener_id: UUID, body: schemas.ListenerRename
 ) -> Response:
     """Deprecated, not in the SDK: synchronous; answers the renamed listener."""
-    return await _api(request).write(
+    return await api_of(request).write(
         request, lambda c, ctx: listeners.rename(c, ctx, str(listener_id), body.name), project_id, region_id
     )
 
@@ -90,7 +87,7 @@ async def delete(
     listener_id: UUID,
     delete_default_pool: bool = False,
 ) -> Response:
-    return await _api(request).tasks(
+    return await api_of(request).tasks(
         request,
         lambda c, ctx: listeners.delete(c, ctx, str(listener_id), delete_default_pool=delete_default_pool),
         project_id,

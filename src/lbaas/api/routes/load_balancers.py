@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from lbaas.api.params import Limit, Offset
+from lbaas.api.runtime import api_of
 from lbaas.api.schemas import load_balancers as schemas
 from lbaas.domain.enums import OperatingStatus, ProvisioningStatus
 from lbaas.services import load_balancers as lbs
@@ -20,16 +21,14 @@ V1 = "/cloud/v1/loadbalancers/{project_id}/{region_id}"
 V2 = "/cloud/v2/loadbalancers/{project_id}/{region_id}"
 
 
-def _api(request: Request):
-    return request.app.state.api
-
-
 @router.post(V1)
 async def create(
     request: Request, project_id: int, region_id: int, body: schemas.LoadBalancerCreate
 ) -> Response:
     data = body.model_dump(exclude_unset=True, mode="json")
-    return await _api(request).tasks(request, lambda c, ctx: lbs.create(c, ctx, data), project_id, region_id)
+    return await api_of(request).tasks(
+        request, lambda c, ctx: lbs.create(c, ctx, data), project_id, region_id
+    )
 
 
 @router.get(V1)
@@ -50,7 +49,7 @@ async def list_(
     show_stats: bool = False,
     with_ddos: bool = False,
 ) -> Response:
-    return await _api(request).read(
+    return await api_of(request).read(
         request,
         lambda c, ctx: lbs.list_(
             c,
@@ -74,7 +73,7 @@ async def list_(
 
 @router.get(V1 + "/status")
 async def list_statuses(request: Request, project_id: int, region_id: int) -> Response:
-    return await _api(request).read(request, statuses.list_, project_id, region_id)
+    return await api_of(request).read(request, statuses.list_, project_id, region_id)
 
 
 @router.post(V1 + "/check_limits")
@@ -82,7 +81,7 @@ async def check_limits(
     request: Request, project_id: int, region_id: int, body: schemas.CheckLimits
 ) -> Response:
     data = body.model_dump(exclude_unset=True, mode="json")
-    return await _api(request).read(
+    return await api_of(request).read(
         request, lambda c, ctx: lbs.check_limits(c, ctx, data), project_id, region_id
     )
 
@@ -96,7 +95,7 @@ async def get(
     show_stats: bool = False,
     with_ddos: bool = False,
 ) -> Response:
-    return await _api(request).read(
+    return await api_of(request).read(
         request,
         lambda c, ctx: lbs.get(c, ctx, str(load_balancer_id), show_stats=show_stats),
         project_id,
@@ -116,7 +115,7 @@ async def update(
         lbs.update(conn, ctx, lb_id, changes)
         return lbs.get(conn, ctx, lb_id)
 
-    return await _api(request).write(request, work, project_id, region_id)
+    return await api_of(request).write(request, work, project_id, region_id)
 
 
 @router.patch(V2 + "/{load_balancer_id}")
@@ -128,14 +127,14 @@ async def update_v2(
     body: schemas.LoadBalancerPatchV2,
 ) -> Response:
     changes = body.model_dump(exclude_unset=True, mode="json")
-    return await _api(request).tasks(
+    return await api_of(request).tasks(
         request, lambda c, ctx: lbs.update_v2(c, ctx, str(load_balancer_id), changes), project_id, region_id
     )
 
 
 @router.delete(V1 + "/{load_balancer_id}")
 async def delete(request: Request, project_id: int, region_id: int, load_balancer_id: UUID) -> Response:
-    return await _api(request).tasks(
+    return await api_of(request).tasks(
         request, lambda c, ctx: lbs.delete(c, ctx, str(load_balancer_id)), project_id, region_id
     )
 
@@ -149,7 +148,7 @@ async def failover(
     body: schemas.Failover | None = None,
 ) -> Response:
     force = bool(body and body.force)
-    return await _api(request).tasks(
+    return await api_of(request).tasks(
         request,
         lambda c, ctx: lbs.failover(c, ctx, str(load_balancer_id), force=force),
         project_id,
@@ -161,14 +160,14 @@ async def failover(
 async def resize(
     request: Request, project_id: int, region_id: int, load_balancer_id: UUID, body: schemas.Resize
 ) -> Response:
-    return await _api(request).tasks(
+    return await api_of(request).tasks(
         request, lambda c, ctx: lbs.resize(c, ctx, str(load_balancer_id), body.flavor), project_id, region_id
     )
 
 
 @router.get(V1 + "/{load_balancer_id}/status")
 async def get_status(request: Request, project_id: int, region_id: int, load_balancer_id: UUID) -> Response:
-    return await _api(request).read(
+    return await api_of(request).read(
         request, lambda c, ctx: statuses.get(c, ctx, str(load_balancer_id)), project_id, region_id
     )
 
@@ -177,7 +176,7 @@ async def get_status(request: Request, project_id: int, region_id: int, load_bal
 async def metrics(
     request: Request, project_id: int, region_id: int, load_balancer_id: UUID, body: schemas.Metrics
 ) -> Response:
-    return await _api(request).read(
+    return await api_of(request).read(
         request,
         lambda c, ctx: lbs.metrics(c, ctx, str(load_balancer_id), body.time_interval, body.time_unit),
         project_id,
@@ -205,4 +204,4 @@ async def flavors(
             items.append(item)
         return page(len(items), items[offset : offset + limit])
 
-    return await _api(request).read(request, work, project_id, region_id)
+    return await api_of(request).read(request, work, project_id, region_id)

@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from lbaas.api.errors import validation_fields
 from lbaas.api.params import Limit, Offset
+from lbaas.api.runtime import api_of
 from lbaas.api.schemas import pools as schemas
 from lbaas.errors import ValidationFailed
 from lbaas.services import health_monitors as hms
@@ -26,10 +27,6 @@ MEMBERS = "/cloud/v1/loadbalancers/{project_id}/{region_id}/pools/{pool_id}/memb
 _MEMBER_LIST = TypeAdapter(list[schemas.MemberCreate])
 
 
-def _api(request: Request):
-    return request.app.state.api
-
-
 def _json(body: Any) -> dict[str, Any]:
     return body.model_dump(exclude_unset=True, mode="json")
 
@@ -40,7 +37,7 @@ async def create_pool(
     request: Request, project_id: int, region_id: int, body: schemas.PoolCreate
 ) -> Response:
     data = _json(body)
-    return await _api(request).tasks(
+    return await api_of(request).tasks(
         request, lambda c, ctx: pools.create(c, ctx, data), project_id, region_id
     )
 
@@ -69,12 +66,12 @@ async def list_pools(
             name=name,
         )
 
-    return await _api(request).read(request, work, project_id, region_id)
+    return await api_of(request).read(request, work, project_id, region_id)
 
 
 @router.get(V1 + "/{pool_id}")
 async def get_pool(request: Request, project_id: int, region_id: int, pool_id: UUID) -> Response:
-    return await _api(request).read(
+    return await api_of(request).read(
         request, lambda c, ctx: pools.get(c, ctx, str(pool_id)), project_id, region_id
     )
 
@@ -83,7 +80,7 @@ async def _update_pool(
     request: Request, project_id: int, region_id: int, pool_id: UUID, body: Any
 ) -> Response:
     data = _json(body)
-    return await _api(request).tasks(
+    return await api_of(request).tasks(
         request, lambda c, ctx: pools.update(c, ctx, str(pool_id), data), project_id, region_id
     )
 
@@ -105,7 +102,7 @@ async def update_pool_v1(
 
 @router.delete(V1 + "/{pool_id}")
 async def delete_pool(request: Request, project_id: int, region_id: int, pool_id: UUID) -> Response:
-    return await _api(request).tasks(
+    return await api_of(request).tasks(
         request, lambda c, ctx: pools.delete(c, ctx, str(pool_id)), project_id, region_id
     )
 
@@ -116,14 +113,14 @@ async def create_hm(
     request: Request, project_id: int, region_id: int, pool_id: UUID, body: schemas.HealthMonitorCreate
 ) -> Response:
     data = _json(body)
-    return await _api(request).tasks(
+    return await api_of(request).tasks(
         request, lambda c, ctx: hms.create(c, ctx, str(pool_id), data), project_id, region_id
     )
 
 
 @router.get(HM)
 async def get_hm(request: Request, project_id: int, region_id: int, pool_id: UUID) -> Response:
-    return await _api(request).read(
+    return await api_of(request).read(
         request, lambda c, ctx: hms.get(c, ctx, str(pool_id)), project_id, region_id
     )
 
@@ -133,7 +130,7 @@ async def update_hm(
     request: Request, project_id: int, region_id: int, pool_id: UUID, body: schemas.HealthMonitorPatch
 ) -> Response:
     data = _json(body)
-    return await _api(request).tasks(
+    return await api_of(request).tasks(
         request, lambda c, ctx: hms.update(c, ctx, str(pool_id), data), project_id, region_id
     )
 
@@ -146,8 +143,8 @@ async def delete_hm(request: Request, project_id: int, region_id: int, pool_id: 
     def work(c, ctx):
         queued.append(hms.delete(c, ctx, str(pool_id)))
 
-    response = await _api(request).write(request, work, project_id, region_id, status=204)
-    await _api(request).kick(queued)
+    response = await api_of(request).write(request, work, project_id, region_id, status=204)
+    await api_of(request).kick(queued)
     return response
 
 
@@ -157,7 +154,7 @@ async def create_member(
     request: Request, project_id: int, region_id: int, pool_id: UUID, body: schemas.MemberCreate
 ) -> Response:
     data = _json(body)
-    return await _api(request).tasks(
+    return await api_of(request).tasks(
         request, lambda c, ctx: members.create(c, ctx, str(pool_id), data), project_id, region_id
     )
 
@@ -180,7 +177,7 @@ async def list_members(
     offset: Offset = 0,
     order_by: str | None = None,
 ) -> Response:
-    return await _api(request).read(
+    return await api_of(request).read(
         request,
         lambda c, ctx: members.list_(c, ctx, str(pool_id), limit=limit, offset=offset, order_by=order_by),
         project_id,
@@ -209,7 +206,7 @@ def parse_member_array(raw: bytes) -> list[dict[str, Any]]:
 async def replace_members(request: Request, project_id: int, region_id: int, pool_id: UUID) -> Response:
     # Read the raw body: FastAPI cannot tell an empty body from a missing one for a list model.
     raw = await request.body()
-    return await _api(request).tasks(
+    return await api_of(request).tasks(
         request,
         lambda c, ctx: members.replace(c, ctx, str(pool_id), parse_member_array(raw)),
         project_id,
@@ -221,7 +218,7 @@ async def replace_members(request: Request, project_id: int, region_id: int, poo
 async def get_member(
     request: Request, project_id: int, region_id: int, pool_id: UUID, member_id: UUID
 ) -> Response:
-    return await _api(request).read(
+    return await api_of(request).read(
         request, lambda c, ctx: members.get(c, ctx, str(pool_id), str(member_id)), project_id, region_id
     )
 
@@ -236,7 +233,7 @@ async def update_member(
     body: schemas.MemberPatch,
 ) -> Response:
     data = _json(body)
-    return await _api(request).tasks(
+    return await api_of(request).tasks(
         request,
         lambda c, ctx: members.update(c, ctx, str(pool_id), str(member_id), data),
         project_id,
@@ -245,7 +242,7 @@ async def update_member(
 
 
 async def _delete_member(request: Request, project_id: int, region_id: int, pool_id: UUID, member_id: UUID):
-    return await _api(request).tasks(
+    return await api_of(request).tasks(
         request, lambda c, ctx: members.delete(c, ctx, str(pool_id), str(member_id)), project_id, region_id
     )
 

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from lbaas.api.params import Limit, Offset
+from lbaas.api.runtime import api_of
 from lbaas.api.schemas import secrets as schemas
 from lbaas.certs import SecretBox, load_or_create_key
 from lbaas.services import secrets as svc
@@ -15,10 +16,6 @@ from lbaas.services import secrets as svc
 router = APIRouter()
 V1 = "/cloud/v1/secrets/{project_id}/{region_id}"
 V2 = "/cloud/v2/secrets/{project_id}/{region_id}"
-
-
-def _api(request: Request):
-    return request.app.state.api
 
 
 def secret_box(request: Request) -> SecretBox:
@@ -36,7 +33,7 @@ def secret_box(request: Request) -> SecretBox:
 @router.post(V2)
 async def create(request: Request, project_id: int, region_id: int, body: schemas.SecretCreateV2) -> Response:
     data, box = body.model_dump(exclude_unset=True, mode="json"), secret_box(request)
-    return await _api(request).tasks(
+    return await api_of(request).tasks(
         request, lambda c, ctx: svc.create_v2(c, ctx, data, box), project_id, region_id
     )
 
@@ -47,7 +44,7 @@ async def create_v1(
 ) -> Response:
     """Deprecated: a base64 PKCS#12 archive."""
     data, box = body.model_dump(exclude_unset=True, mode="json"), secret_box(request)
-    return await _api(request).tasks(
+    return await api_of(request).tasks(
         request, lambda c, ctx: svc.create_v1(c, ctx, data, box), project_id, region_id
     )
 
@@ -56,20 +53,20 @@ async def create_v1(
 async def list_(
     request: Request, project_id: int, region_id: int, limit: Limit = 1000, offset: Offset = 0
 ) -> Response:
-    return await _api(request).read(
+    return await api_of(request).read(
         request, lambda c, ctx: svc.list_(c, ctx, limit=limit, offset=offset), project_id, region_id
     )
 
 
 @router.get(V1 + "/{secret_id}")
 async def get(request: Request, project_id: int, region_id: int, secret_id: UUID) -> Response:
-    return await _api(request).read(
+    return await api_of(request).read(
         request, lambda c, ctx: svc.get(c, ctx, str(secret_id)), project_id, region_id
     )
 
 
 @router.delete(V1 + "/{secret_id}")
 async def delete(request: Request, project_id: int, region_id: int, secret_id: UUID) -> Response:
-    return await _api(request).tasks(
+    return await api_of(request).tasks(
         request, lambda c, ctx: svc.delete(c, ctx, str(secret_id)), project_id, region_id
     )

@@ -9,16 +9,13 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from lbaas.api.params import Limit, Offset
+from lbaas.api.runtime import api_of
 from lbaas.api.schemas.common import Body, Name
 from lbaas.domain.enums import TaskState
 from lbaas.services import projects
 from lbaas.services import tasks as tasks_svc
 
 router = APIRouter()
-
-
-def _api(request: Request):
-    return request.app.state.api
 
 
 @router.get("/cloud/v1/tasks")
@@ -36,7 +33,7 @@ async def list_tasks(
     order_by: Literal["asc", "desc"] | None = None,
     sorting: Literal["asc", "desc"] | None = None,
 ) -> Response:
-    return await _api(request).read(
+    return await api_of(request).read(
         request,
         lambda c, p: tasks_svc.list_(
             c,
@@ -59,7 +56,7 @@ async def list_tasks(
 async def acknowledge_all(
     request: Request, project_id: int | None = None, region_id: int | None = None
 ) -> Response:
-    return await _api(request).write(
+    return await api_of(request).write(
         request, lambda c, p: tasks_svc.acknowledge_all(c, p, project_id, region_id), status=204
     )
 
@@ -73,7 +70,7 @@ async def active_tasks(
     offset: Offset = 0,
     task_type: Annotated[list[str] | None, Query()] = None,
 ) -> Response:
-    return await _api(request).read(
+    return await api_of(request).read(
         request,
         lambda c, ctx: tasks_svc.active(c, ctx, limit=limit, offset=offset, task_type=task_type),
         project_id,
@@ -83,12 +80,12 @@ async def active_tasks(
 
 @router.get("/cloud/v1/tasks/{task_id}")
 async def get_task(request: Request, task_id: UUID) -> Response:
-    return await _api(request).read(request, lambda c, p: tasks_svc.get(c, p, str(task_id)))
+    return await api_of(request).read(request, lambda c, p: tasks_svc.get(c, p, str(task_id)))
 
 
 @router.post("/cloud/v1/tasks/{task_id}/acknowledge")
 async def acknowledge(request: Request, task_id: UUID) -> Response:
-    return await _api(request).write(request, lambda c, p: tasks_svc.acknowledge(c, p, str(task_id)))
+    return await api_of(request).write(request, lambda c, p: tasks_svc.acknowledge(c, p, str(task_id)))
 
 
 class ProjectCreate(Body):
@@ -104,7 +101,7 @@ class ProjectPatch(Body):
 
 @router.post("/cloud/v1/projects")
 async def create_project(request: Request, body: ProjectCreate) -> Response:
-    return await _api(request).write(
+    return await api_of(request).write(
         request, lambda c, p: projects.create(c, p, body.name, body.description), status=201
     )
 
@@ -118,7 +115,7 @@ async def list_projects(
     include_deleted: bool = False,
     order_by: str | None = None,
 ) -> Response:
-    return await _api(request).read(
+    return await api_of(request).read(
         request,
         lambda c, p: projects.list_(
             c, p, limit=limit, offset=offset, name=name, include_deleted=include_deleted, order_by=order_by
@@ -128,18 +125,18 @@ async def list_projects(
 
 @router.get("/cloud/v1/projects/{project_id}")
 async def get_project(request: Request, project_id: int) -> Response:
-    return await _api(request).read(request, lambda c, p: projects.get(c, p, project_id))
+    return await api_of(request).read(request, lambda c, p: projects.get(c, p, project_id))
 
 
 @router.patch("/cloud/v1/projects/{project_id}")
 async def update_project(request: Request, project_id: int, body: ProjectPatch) -> Response:
     changes = body.model_dump(exclude_unset=True)
-    return await _api(request).write(request, lambda c, p: projects.update(c, p, project_id, changes))
+    return await api_of(request).write(request, lambda c, p: projects.update(c, p, project_id, changes))
 
 
 @router.delete("/cloud/v1/projects/{project_id}")
 async def delete_project(request: Request, project_id: int) -> Response:
-    return await _api(request).tasks(request, lambda c, p: projects.delete(c, p, project_id))
+    return await api_of(request).tasks(request, lambda c, p: projects.delete(c, p, project_id))
 
 
 @router.get("/cloud/v1/regions")
@@ -152,7 +149,7 @@ async def list_regions(
     product: str | None = None,
     show_volume_types: bool = False,
 ) -> Response:
-    return await _api(request).read(
+    return await api_of(request).read(
         request,
         lambda c, p: projects.list_regions(
             c, limit=limit, offset=offset, display_name=display_name, order_by=order_by
@@ -162,4 +159,4 @@ async def list_regions(
 
 @router.get("/cloud/v1/regions/{region_id}")
 async def get_region(request: Request, region_id: int, show_volume_types: bool = False) -> Response:
-    return await _api(request).read(request, lambda c, p: projects.get_region(c, region_id))
+    return await api_of(request).read(request, lambda c, p: projects.get_region(c, region_id))
