@@ -63,3 +63,20 @@ def test_regions(client) -> None:
     assert client.cloud.regions.list(display_name="luxembourg-2").count == 1
     with pytest.raises(gcore.NotFoundError):
         client.cloud.regions.get(region_id=42)
+
+
+def test_retried_project_create_makes_one_project(server) -> None:
+    import httpx
+
+    from tests.conftest import ADMIN_TOKEN
+
+    headers = {"Authorization": f"APIKey {ADMIN_TOKEN}", "x-stainless-retry-count": "0"}
+    body = {"name": "retried-project"}
+    first = httpx.post(f"{server.url}/cloud/v1/projects", json=body, headers=headers)
+    again = httpx.post(
+        f"{server.url}/cloud/v1/projects", json=body, headers={**headers, "x-stainless-retry-count": "1"}
+    )
+    assert first.status_code == again.status_code == 201
+    assert first.json()["id"] == again.json()["id"]
+    listed = httpx.get(f"{server.url}/cloud/v1/projects", params={"name": "retried-project"}, headers=headers)
+    assert listed.json()["count"] == 1

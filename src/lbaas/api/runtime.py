@@ -68,15 +68,42 @@ class Api:
         project_id: int | None = None,
         region_id: int | None = None,
         status: int = 200,
+        once: bool = False,
     ) -> Response:
-        """A synchronous change, committed before the answer."""
+        """A synchronous change, committed before the answer.
+
+        ``once``: the change is not idempotent (a create), so a retried request
+        gets the original answer, as task requests do.
+        """
         token = auth.parse_header(request.headers.get("authorization"))
-        result = await self.db.write_async(
-            lambda conn: fn(conn, self._scoped(request, conn, token, project_id, region_id))
-        )
-        if status == 204:
+        replay = await self._replay_key(request) if once else None
+
+        def work(conn: Connection) -> tuple[int, bytes]:
+            scoped = self._scoped(request, conn, token, project_id, region_id)
+            principal = scoped.principal if isinstance(scoped, Ctx) else scoped
+            if replay is not None and replay[2]:
+                seen = idempotency.lookup(conn, principal.key_id, replay[0], replay[1])
+                if seen is not None:
+                    return seen
+            result = fn(conn, scoped)
+            payload = b"" if status == 204 else orjson.dumps(result)
+            if replay is not None:
+                idempotency.record(conn, principal.key_id, replay[0], status, payload)
+            return status, payload
+
+        code, payload = await self.db.write_async(work)
+        if code == 204:
             return Response(status_code=204)
-        return json_response(result, status)
+        return Response(payload, status_code=code, media_type=JSON)
+
+    async def _replay_key(self, request: Request) -> tuple[str, Any, bool]:
+        """(fingerprint, window, is this a retry or keyed request) of a non-idempotent request."""
+        body = await request.body()
+        key = request.headers.get("idempotency-key")
+        retried = (request.headers.get("x-stainless-retry-count") or "0") not in ("0", "")
+        fp = idempotency.fingerprint(request.method, request.url.path, body, key)
+        window = idempotency.KEY_WINDOW if key else idempotency.RETRY_WINDOW
+        return fp, window, bool(key or retried)
 
     async def tasks(
         self,
@@ -87,16 +114,12 @@ class Api:
     ) -> Response:
         """A change carried out by tasks: answers ``{"tasks": [...]}``, safe to retry."""
         token = auth.parse_header(request.headers.get("authorization"))
-        body = await request.body()
-        key = request.headers.get("idempotency-key")
-        retried = (request.headers.get("x-stainless-retry-count") or "0") not in ("0", "")
-        fp = idempotency.fingerprint(request.method, request.url.path, body, key)
-        window = idempotency.KEY_WINDOW if key else idempotency.RETRY_WINDOW
+        fp, window, look = await self._replay_key(request)
 
         def work(conn: Connection) -> tuple[int, bytes, list[str]]:
             scoped = self._scoped(request, conn, token, project_id, region_id)
             principal = scoped.principal if isinstance(scoped, Ctx) else scoped
-            if key or retried:
+            if look:
                 seen = idempotency.lookup(conn, principal.key_id, fp, window)
                 if seen is not None:
                     return seen[0], seen[1], []

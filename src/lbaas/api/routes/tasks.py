@@ -102,7 +102,7 @@ class ProjectPatch(Body):
 @router.post("/cloud/v1/projects")
 async def create_project(request: Request, body: ProjectCreate) -> Response:
     return await api_of(request).write(
-        request, lambda c, p: projects.create(c, p, body.name, body.description), status=201
+        request, lambda c, p: projects.create(c, p, body.name, body.description), status=201, once=True
     )
 
 
