@@ -52,8 +52,3 @@ def record(conn: Connection, principal: int, fp: str, status: int, body: bytes) 
             principal=principal, fingerprint=fp, status_code=status, body=body.decode(), created_at=utcnow()
         )
     )
-
-
-def purge(conn: Connection) -> None:
-    """Forget records no retry can match any more."""
-    conn.execute(I.delete().where(I.c.created_at < utcnow() - KEY_WINDOW))

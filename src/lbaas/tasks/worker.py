@@ -9,15 +9,19 @@ state change together. Any exception fails the task and runs the handler's
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import socket
 import threading
+import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from lbaas.clock import utcnow
+from lbaas.db import tables
 from lbaas.db.engine import Database
 from lbaas.errors import LbaasError
 from lbaas.tasks import queue
@@ -25,6 +29,8 @@ from lbaas.tasks import queue
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
+# Idempotency-Key replays are promised for 24 h (lbaas.services.idempotency).
+KEEP_FINGERPRINTS = dt.timedelta(hours=24, minutes=5)
 
 Finalize = Callable[[Any], None]
 
@@ -178,8 +184,24 @@ class Worker:
                 self.wakeup.wait(0.2)
                 self.wakeup.clear()
 
+    def housekeeping(self) -> None:
+        """Forget request fingerprints no retry can match any more."""
+        with self.db.write() as conn:
+            conn.execute(
+                tables.idempotency.delete().where(
+                    tables.idempotency.c.created_at < utcnow() - KEEP_FINGERPRINTS
+                )
+            )
+
     def _heartbeat(self) -> None:
+        last_housekeeping = 0.0
         while not self._stop.wait(self.lease / 4):
+            if time.monotonic() - last_housekeeping > 60:
+                last_housekeeping = time.monotonic()
+                try:
+                    self.housekeeping()
+                except Exception:  # noqa: BLE001
+                    log.exception("housekeeping failed")
             with self._lock:
                 ids = list(self._running)
             if ids:
