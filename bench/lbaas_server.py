@@ -13,6 +13,7 @@ import contextlib
 import os
 import secrets
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -34,8 +35,9 @@ def lbaas_argv() -> list[str]:
 
 
 @contextlib.contextmanager
-def running(api_key: str, seed: int = SEED):
-    keep = os.environ.get("BENCH_LBAAS_DB")
+def running(api_key: str, seed: int = SEED, fresh: bool = False):
+    """fresh=True: always a temp database (ignores BENCH_LBAAS_DB), e.g. for scripts that add many rows."""
+    keep = None if fresh else os.environ.get("BENCH_LBAAS_DB")
     tmp = None if keep else tempfile.mkdtemp(prefix="bench-lbaas-")
     db_path = Path(keep).resolve() if keep else Path(tmp) / "db.sqlite"
     port = common.free_port()
@@ -72,6 +74,34 @@ async def wait_task(client: httpx.AsyncClient, task_id: str) -> dict:
             raise RuntimeError(f"task {task_id} failed: {task}")
         await asyncio.sleep(POLL_INTERVAL_S)
     raise RuntimeError(f"task {task_id} not FINISHED after {POLL_MAX} polls")
+
+
+def timed_tasks(client: httpx.Client, method: str, path: str, **kwargs) -> tuple[float, bool, list[dict]]:
+    """One request that returns {"tasks": [...]}, then GET each task once (polling further only if not yet
+    FINISHED, bounded). Returns (ms from request to all FINISHED, all FINISHED at the first GET, tasks)."""
+    t0 = time.perf_counter()
+    r = client.request(method, path, **kwargs)
+    if r.status_code != 200:
+        common.fail(f"{method} {path} -> {r.status_code} {r.text[:300]}")
+    first, tasks = True, []
+    for task_id in r.json()["tasks"]:
+        task = client.get(f"/cloud/v1/tasks/{task_id}").json()
+        first = first and task["state"] == "FINISHED"
+        for _ in range(POLL_MAX):  # only if not finished yet; bounded
+            if task["state"] in ("FINISHED", "ERROR"):
+                break
+            time.sleep(POLL_INTERVAL_S)
+            task = client.get(f"/cloud/v1/tasks/{task_id}").json()
+        if task["state"] != "FINISHED":
+            common.fail(f"{method} {path}: task {task_id} did not finish: {task}")
+        tasks.append(task)
+    return (time.perf_counter() - t0) * 1000, first, tasks
+
+
+def quantiles(ms: list[float]) -> dict[str, float]:
+    """p50 / p99 / max in ms (same method as bench_create.py)."""
+    q = statistics.quantiles(sorted(ms), n=100, method="inclusive")
+    return {"p50": q[49], "p99": q[98], "max": max(ms)}
 
 
 async def seed_lbs(t: common.Target, total: int) -> None:
