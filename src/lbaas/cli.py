@@ -42,6 +42,7 @@ def _db(database_url: str | None):
 def main() -> None:
     """lbaas: load balancers as a service, wire-compatible with Gcore Cloud."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 @main.command()
