@@ -129,17 +129,21 @@ def test_sigterm_finishes_in_flight_work(tmp_path) -> None:
 
 def test_workers_share_a_postgresql_queue(tmp_path) -> None:
     url = database_url("pg", tmp_path)
-    env = env_for(tmp_path, url, LBAAS_NOOP_TASK_DELAY_MS="100")
+    env = env_for(tmp_path, url, LBAAS_NOOP_TASK_DELAY_MS="200")
     api, base = start_server(env, "--no-worker")
     workers = [
         subprocess.Popen(
             [*LBAAS, "worker", "--threads", "2"],
             env=env,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for _ in range(2)
     ]
+    for w in workers:  # both must be claiming before work arrives, or one could take it all
+        while "lbaas worker" not in (w.stderr.readline() or "lbaas worker (exited)"):
+            pass
     headers = {"Authorization": f"APIKey {ADMIN_TOKEN}"}
     try:
         ids = []
