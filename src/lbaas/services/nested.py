@@ -42,23 +42,6 @@ def _prefixed(prefix: str) -> Iterator[None]:
         raise ValidationFailed(fields=fields) from None
 
 
-def parse_listeners(raw: list[Any]) -> list[dict[str, Any]]:
-    """Check the ``listeners`` of an LB create against their schema; return them as JSON."""
-    # The LB create schema types listeners as plain dicts; their own schema lives with the
-    # listener bodies (validating a second time is harmless if the route already did).
-    from pydantic import TypeAdapter, ValidationError
-
-    from lbaas.api.errors import validation_fields
-    from lbaas.api.schemas.listeners import NestedListenerCreate
-
-    try:
-        items = TypeAdapter(list[NestedListenerCreate]).validate_python(raw)
-    except ValidationError as exc:
-        fields = validation_fields(list(exc.errors()))
-        raise ValidationFailed(fields={f"listeners.{k}": m for k, m in fields.items()}) from None
-    return [item.model_dump(mode="json", exclude_unset=True) for item in items]
-
-
 def create_listeners(
     conn: Connection, ctx: Ctx, lb: Any, raw: list[Any], task_id: str, created: dict[str, list[str]]
 ) -> None:
@@ -67,7 +50,7 @@ def create_listeners(
     Every listener is checked before any is written; a pool tree is checked as it is
     written, and an error there rolls the whole request back.
     """
-    bodies = parse_listeners(raw)
+    bodies = raw  # validated by the request schema (lbaas.api.schemas.listeners.NestedListenerCreate)
     bound: list[tuple[str, int]] = []
     prepared = []
     for i, body in enumerate(bodies):

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 from uuid import UUID
 
 from pydantic import Field, model_validator
 
 from lbaas.api.schemas.common import Body, FloatingIpChoice, Logging, Name
+from lbaas.api.schemas.listeners import NestedListenerCreate
 from lbaas.domain.enums import Connectivity, IpFamily
 
 
@@ -15,7 +16,7 @@ class LoadBalancerCreate(Body):
     name: Name
     flavor: str | None = None
     floating_ip: FloatingIpChoice | None = None
-    listeners: list[dict[str, Any]] | None = Field(default=None, max_length=51)
+    listeners: list[NestedListenerCreate] | None = Field(default=None, max_length=51)
     logging: Logging | None = None
     preferred_connectivity: Connectivity = Connectivity.L2
     tags: dict[str, str] | None = None
