@@ -22,7 +22,6 @@ from lbaas.services import children, quotas, views
 from lbaas.services import load_balancers as lbs
 from lbaas.services.common import Ctx, get_row, load_tags, lock_row, page, tag_filters, write_tags
 from lbaas.tasks import queue
-from lbaas.tasks.worker import Context, Finalize, handler
 
 FIP = tables.floating_ips
 LB = tables.load_balancers
@@ -258,35 +257,3 @@ def _set(conn: Connection, row: Any, values: dict[str, Any]) -> None:
 # -- task bodies -------------------------------------------------------------
 # Nothing reaches a data plane: the address is NAT state of the VIP. A task
 # ends by handing the row to the next task of its queue (or to nobody).
-def _release(conn: Connection, fip_id: str, **values: Any) -> None:
-    conn.execute(
-        FIP.update().where(FIP.c.id == fip_id).values(task_id=queue.queue_head(conn, fip_id), **values)
-    )
-
-
-def _remove(conn: Connection, fip_id: str) -> None:
-    address = conn.execute(sa.select(FIP.c.floating_ip_address).where(FIP.c.id == fip_id)).scalar()
-    if address is None:
-        return
-    conn.execute(tables.tags.delete().where(tables.tags.c.resource_id == fip_id))
-    conn.execute(FIP.delete().where(FIP.c.id == fip_id))
-    ipam.release(conn, "fip", address)
-
-
-def _fail_create(conn: Connection, task: dict[str, Any], _error: str) -> None:
-    _remove(conn, task["lock_key"])  # a failed create leaves nothing behind
-
-
-def _fail_change(conn: Connection, task: dict[str, Any], _error: str) -> None:
-    _release(conn, task["lock_key"], status="ERROR")
-
-
-@handler("create_fip", fail=_fail_create)
-@handler("update_floating_ip", fail=_fail_change)
-def settle_fip(_ctx: Context, task: dict[str, Any]) -> Finalize:
-    return lambda conn: _release(conn, task["lock_key"])
-
-
-@handler("delete_fip", fail=_fail_change)
-def delete_fip(_ctx: Context, task: dict[str, Any]) -> Finalize:
-    return lambda conn: _remove(conn, task["lock_key"])

@@ -21,7 +21,6 @@ from lbaas.domain import references
 from lbaas.errors import Conflict, NotFound, ValidationFailed
 from lbaas.services.common import Ctx, get_row, lock_row, page
 from lbaas.tasks import queue
-from lbaas.tasks.worker import Context, Finalize, handler
 
 S = tables.secrets
 T = tables.tasks
@@ -228,25 +227,3 @@ def delete(conn: Connection, ctx: Ctx, secret_id: str) -> str:
 # -- task bodies -------------------------------------------------------------
 # The bundle was checked and stored at request time; the data plane reads it
 # when a listener that uses it is applied, so the tasks only settle the row.
-def _release(conn: Connection, secret_id: str, **values: Any) -> None:
-    conn.execute(
-        S.update().where(S.c.id == secret_id).values(task_id=queue.queue_head(conn, secret_id), **values)
-    )
-
-
-def _remove(conn: Connection, task: dict[str, Any], _error: str = "") -> None:
-    conn.execute(S.delete().where(S.c.id == task["lock_key"]))
-
-
-def _fail_delete(conn: Connection, task: dict[str, Any], _error: str) -> None:
-    _release(conn, task["lock_key"], status="ERROR")
-
-
-@handler("create_secret", fail=_remove)
-def create_secret(_ctx: Context, task: dict[str, Any]) -> Finalize:
-    return lambda conn: _release(conn, task["lock_key"], status="ACTIVE")
-
-
-@handler("delete_secret", fail=_fail_delete)
-def delete_secret(_ctx: Context, task: dict[str, Any]) -> Finalize:
-    return lambda conn: _remove(conn, task)

@@ -180,4 +180,4 @@ def delete_project(ctx: Context, task: dict[str, Any]) -> Finalize:
     return finalize
 
 
-from lbaas.services import floating_ips as _fips, secrets as _secrets  # noqa: F401,E402,I001
+from lbaas.tasks import standalone as _standalone  # noqa: F401,E402  (registers FIP and secret tasks)
