@@ -259,3 +259,16 @@ def test_cli_quota(tmp_path) -> None:
         [*LBAAS, "quota", "set", "--project-id", "1", "bogus", "3"], env=env, capture_output=True, text=True
     )
     assert bad.returncode != 0 and "unknown quota" in bad.stderr
+
+
+def test_secret_key_is_generated_at_first_start(tmp_path) -> None:
+    env = env_for(tmp_path, f"sqlite:///{tmp_path / 'db.sqlite'}")
+    env.pop("LBAAS_SECRET_KEY", None)
+    proc, _ = start_server(env)
+    stop(proc)
+    key = tmp_path / "secret.key"
+    assert key.exists() and oct(key.stat().st_mode & 0o777) == "0o600"
+    first = key.read_bytes()
+    proc, _ = start_server(env)
+    stop(proc)
+    assert key.read_bytes() == first  # reused, never replaced

@@ -15,6 +15,7 @@ from lbaas import __version__
 from lbaas.api import errors
 from lbaas.api.routes import floating_ips, l7, listeners, load_balancers, pools, secrets, tasks
 from lbaas.api.runtime import Api, json_response
+from lbaas.certs import SecretBox, load_or_create_key
 from lbaas.config import Settings
 from lbaas.db import ipam, migrate
 from lbaas.db.engine import Database
@@ -95,6 +96,8 @@ def create_app(settings: Settings, *, provider: Any = None, start_worker: bool |
     app.state.provider = provider
     app.state.worker = worker
     app.state.api = Api(db, worker)
+    # The key that encrypts TLS secrets at rest: LBAAS_SECRET_KEY, or generated at first start.
+    app.state.secret_box = SecretBox.from_key(load_or_create_key(settings.data_dir, settings.secret_key))
     errors.install(app)
     for module in (load_balancers, listeners, pools, l7, floating_ips, secrets, tasks):
         app.include_router(module.router)

@@ -10,7 +10,7 @@ from starlette.responses import Response
 from lbaas.api.params import Limit, Offset
 from lbaas.api.runtime import api_of
 from lbaas.api.schemas import secrets as schemas
-from lbaas.certs import SecretBox, load_or_create_key
+from lbaas.certs import SecretBox
 from lbaas.services import secrets as svc
 
 router = APIRouter()
@@ -19,15 +19,8 @@ V2 = "/cloud/v2/secrets/{project_id}/{region_id}"
 
 
 def secret_box(request: Request) -> SecretBox:
-    """The app's SecretBox, built once from the settings (reads or creates the key file)."""
-    state = request.app.state
-    box = getattr(state, "secret_box", None)
-    if box is None:
-        settings = state.settings
-        box = state.secret_box = SecretBox.from_key(
-            load_or_create_key(settings.data_dir, settings.secret_key)
-        )
-    return box
+    """The app's SecretBox (its key is read or created when the app starts)."""
+    return request.app.state.secret_box
 
 
 @router.post(V2)
