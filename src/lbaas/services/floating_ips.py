@@ -178,6 +178,37 @@ def _enqueue(conn: Connection, ctx: Ctx, row: Any, task_type: str, values: dict[
     return task_id
 
 
+def insert(
+    conn: Connection, ctx: Ctx, lb: Any | None, *, task_id: str | None, creator_task_id: str, field: str
+) -> str:
+    """A new floating IP row with a fresh address, attached to ``lb``'s VIP port if given."""
+    quotas.check(conn, ctx.project_id, "floating_count", 1)
+    fip_id, now = new_id(), utcnow()
+    conn.execute(
+        FIP.insert().values(
+            id=fip_id,
+            project_id=ctx.project_id,
+            region_id=ctx.region_id,
+            floating_ip_address=ipam.allocate(conn, "fip", field),
+            router_id=None,
+            task_id=task_id,
+            creator_task_id=creator_task_id,
+            created_at=now,
+            updated_at=now,
+            **_attachment(lb),
+        )
+    )
+    return fip_id
+
+
+def attach_existing(conn: Connection, ctx: Ctx, lb: Any, fip_id: str, field: str) -> None:
+    """Attach one of the caller's free floating IPs to ``lb``'s VIP port."""
+    row = lock_mutable(conn, ctx, fip_id)
+    if row.port_id is not None:
+        raise ValidationFailed.field(field, f"Floating IP {fip_id} is already assigned to port {row.port_id}")
+    conn.execute(FIP.update().where(FIP.c.id == fip_id).values(**_attachment(lb), updated_at=utcnow()))
+
+
 def create(conn: Connection, ctx: Ctx, body: dict[str, Any]) -> str:
     """Allocate an address, attached to an LB VIP port if ``port_id`` names one."""
     tags = tags_mod.clean_tag_map(body.get("tags"))
@@ -185,22 +216,8 @@ def create(conn: Connection, ctx: Ctx, body: dict[str, Any]) -> str:
     if port_id is None and fixed is not None:
         raise ValidationFailed.field("fixed_ip_address", "requires port_id")
     lb = _target_lb(conn, ctx, None, str(port_id), fixed) if port_id is not None else None
-    quotas.check(conn, ctx.project_id, "floating_count", 1)
-    fip_id, task_id, now = new_id(), new_id(), utcnow()
-    conn.execute(
-        FIP.insert().values(
-            id=fip_id,
-            project_id=ctx.project_id,
-            region_id=ctx.region_id,
-            floating_ip_address=ipam.allocate(conn, "fip", "floating_ip_address"),
-            router_id=None,
-            task_id=task_id,
-            creator_task_id=task_id,
-            created_at=now,
-            updated_at=now,
-            **_attachment(lb),
-        )
-    )
+    task_id = new_id()
+    fip_id = insert(conn, ctx, lb, task_id=task_id, creator_task_id=task_id, field="floating_ip_address")
     write_tags(conn, "floatingip", fip_id, {}, {k: tags_mod.Tag(k, v) for k, v in tags.items()})
     return queue.enqueue(
         conn,

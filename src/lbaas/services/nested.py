@@ -9,10 +9,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from lbaas.clock import new_id, utcnow
-from lbaas.db import ipam, tables
-from lbaas.errors import NotFound, ValidationFailed
-from lbaas.services import listeners, pools, quotas
+from lbaas.db import tables
+from lbaas.errors import ValidationFailed
+from lbaas.services import floating_ips, listeners, pools, quotas
 from lbaas.services.common import Ctx
 
 FIP = tables.floating_ips
@@ -72,50 +71,8 @@ def create_listeners(
 
 def attach_floating_ip(conn: Connection, ctx: Ctx, lb: Any, fip: dict[str, Any], task_id: str) -> str:
     """Attach a new or an existing floating IP to an LB's VIP port."""
-    now = utcnow()
     if fip["source"] == "new":
-        quotas.check(conn, ctx.project_id, "floating_count", 1)
-        fip_id = new_id()
-        conn.execute(
-            FIP.insert().values(
-                id=fip_id,
-                project_id=ctx.project_id,
-                region_id=ctx.region_id,
-                floating_ip_address=ipam.allocate(conn, "fip", "floating_ip"),
-                fixed_ip_address=lb.vip_address,
-                port_id=lb.vip_port_id,
-                lb_id=lb.id,
-                router_id=None,
-                status="ACTIVE",
-                task_id=None,
-                creator_task_id=task_id,
-                created_at=now,
-                updated_at=now,
-            )
-        )
-        return fip_id
+        return floating_ips.insert(conn, ctx, lb, task_id=None, creator_task_id=task_id, field="floating_ip")
     fip_id = str(fip["existing_floating_id"])
-    row = conn.execute(
-        sa.select(FIP).where(
-            FIP.c.id == fip_id, FIP.c.project_id == ctx.project_id, FIP.c.region_id == ctx.region_id
-        )
-    ).first()
-    if row is None:
-        raise NotFound.of("Floating IP", fip_id)
-    if row.port_id is not None:
-        raise ValidationFailed.field(
-            "floating_ip.existing_floating_id",
-            f"Floating IP {fip_id} is already assigned to port {row.port_id}",
-        )
-    conn.execute(
-        FIP.update()
-        .where(FIP.c.id == fip_id)
-        .values(
-            lb_id=lb.id,
-            port_id=lb.vip_port_id,
-            fixed_ip_address=lb.vip_address,
-            status="ACTIVE",
-            updated_at=now,
-        )
-    )
+    floating_ips.attach_existing(conn, ctx, lb, fip_id, "floating_ip.existing_floating_id")
     return fip_id
