@@ -131,3 +131,24 @@ def test_fresh_addresses_before_freed_ones(server) -> None:
     b = c.cloud.load_balancers.create_and_poll(name="fresh-b")
     assert b.vip_address != a.vip_address
     c.cloud.load_balancers.delete_and_poll(b.id)
+
+
+def test_concurrent_creates_on_one_port_accept_exactly_one(client) -> None:
+    """Each request is validated against every change accepted before it, even when they race."""
+    import concurrent.futures
+
+    lb = client.cloud.load_balancers.create_and_poll(name="race-lb")
+
+    def attempt(i: int) -> int:
+        try:
+            client.cloud.load_balancers.listeners.create(
+                load_balancer_id=lb.id, name=f"racer-{i}", protocol="TCP", protocol_port=7000
+            )
+            return 200
+        except gcore.BadRequestError:
+            return 400
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        codes = sorted(pool.map(attempt, range(8)))
+    assert codes == [200] + [400] * 7
+    assert client.cloud.load_balancers.listeners.list(load_balancer_id=lb.id).count == 1
