@@ -66,6 +66,9 @@ _GET = LB_VIEW.where(
 )
 
 
+_UPDATE = LB.update().where(LB.c.id == sa.bindparam("b_id"))  # SET follows the parameters given
+
+
 def _tags(agg: str | None) -> dict[str, tags_mod.Tag]:
     out = {}
     for item in (agg or "").split("\n") if agg else ():
@@ -269,7 +272,7 @@ def update(conn: Connection, ctx: Ctx, lb_id: str, changes: dict[str, Any]) -> N
         after = tags_mod.merge_patch(before, changes["tags"])
         write_tags(conn, "loadbalancer", lb_id, before, after)
     values["updated_at"] = max(utcnow(), row.updated_at or row.created_at)
-    conn.execute(LB.update().where(LB.c.id == lb_id).values(**values))
+    conn.execute(_UPDATE, {"b_id": lb_id, **values})
 
 
 def _field_changes(conn: Connection, changes: dict[str, Any]) -> dict[str, Any]:
