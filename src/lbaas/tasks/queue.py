@@ -113,6 +113,14 @@ def _is_head():
     )
 
 
+def has_waiting(conn: Connection, min_age: float = 0.0) -> bool:
+    """Whether any task waits to run (cheap, read-only; claim decides which one)."""
+    q = sa.select(T.c.seq).where(T.c.state == "NEW")
+    if min_age:
+        q = q.where(T.c.created_on <= utcnow() - dt.timedelta(seconds=min_age))
+    return conn.execute(q.limit(1)).first() is not None
+
+
 def claim(
     conn: Connection,
     worker_id: str,

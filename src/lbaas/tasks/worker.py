@@ -127,6 +127,11 @@ class Worker:
     def run_once(self) -> bool:
         """Recover dead workers' tasks, then claim and run one; False if idle."""
         self.recover()
+        # Look before locking: an idle worker must not take SQLite's write lock
+        # five times a second, or API writes queue behind it (busy_timeout sleeps).
+        with self.db.read() as conn:
+            if not queue.has_waiting(conn, self.grace):
+                return False
         with self.db.write() as conn:
             task = queue.claim(
                 conn, self.id, self.lease, skip_locked=not self.db.is_sqlite, min_age=self.grace
