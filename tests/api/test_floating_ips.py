@@ -11,10 +11,9 @@ import sqlalchemy as sa
 
 from lbaas.db import tables
 from lbaas.errors import Conflict
-from lbaas.services import auth
 from lbaas.services import floating_ips as fips
 from lbaas.services import tags as tag_service
-from lbaas.services.common import resolve_scope
+from lbaas.services.common import authorize
 
 
 def _tags(obj) -> list[tuple[str, str, bool]]:
@@ -218,7 +217,7 @@ def test_no_change_once_a_delete_is_queued(client, server, project) -> None:
 
     # One transaction, rolled back: the delete stays queued while the update is tried.
     with pytest.raises(Rollback), server.db.write() as conn:
-        ctx = resolve_scope(conn, auth.authenticate(conn, project[1]), project[0], 1)
+        ctx = authorize(conn, project[1], project[0], 1, None)
         fips.delete(conn, ctx, fip.id)
         for attempt in (
             lambda: fips.update(conn, ctx, fip.id, {"tags": {"a": "b"}}),

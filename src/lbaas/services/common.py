@@ -89,27 +89,6 @@ def authorize(conn: Connection, token: str, project_id: int, region_id: int, req
     return Ctx(principal, project_id, region_id, row.region_name, request_id)
 
 
-def resolve_scope(
-    conn: Connection, principal: Principal, project_id: int, region_id: int, request_id: str | None = None
-) -> Ctx:
-    """Check the caller may use this project and that project and region exist."""
-    principal.check_project(project_id)
-    row = conn.execute(
-        sa.select(tables.regions.c.name, tables.projects.c.id)
-        .select_from(tables.regions)
-        .outerjoin(
-            tables.projects,
-            sa.and_(tables.projects.c.id == project_id, tables.projects.c.deleted_at.is_(None)),
-        )
-        .where(tables.regions.c.id == region_id)
-    ).first()
-    if row is None:
-        raise NotFound.of("Region", region_id)
-    if row.id is None:
-        raise NotFound.of("Project", project_id)
-    return Ctx(principal, project_id, region_id, row.name, request_id)
-
-
 _T = tables.tags
 _TAGS = sa.select(_T.c.resource_id, _T.c.key, _T.c.value, _T.c.read_only).where(
     _T.c.resource_id.in_(sa.bindparam("ids", expanding=True))

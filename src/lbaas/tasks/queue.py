@@ -97,13 +97,6 @@ def queue_head(conn: Connection, lock_key: str) -> str | None:
     return row[0] if row else None
 
 
-def pending_count(conn: Connection, lock_key: str) -> int:
-    """How many tasks of a lock are queued or running."""
-    return conn.execute(
-        sa.select(sa.func.count()).where(T.c.lock_key == lock_key, T.c.state.in_(ACTIVE_STATES))
-    ).scalar_one()
-
-
 def _is_head():
     older = T.alias("older")
     return ~sa.exists().where(
