@@ -25,7 +25,8 @@ import pytest
 from tests.conftest import ADMIN_TOKEN
 
 # A copy of shared/spec/endpoints.json lives with the tests, so the check needs nothing outside the repo.
-SPEC = Path(os.environ.get("LBAAS_SPEC_ENDPOINTS", Path(__file__).resolve().parents[1] / "data" / "endpoints.json"))
+_COPY = Path(__file__).resolve().parents[1] / "data" / "endpoints.json"
+SPEC = Path(os.environ.get("LBAAS_SPEC_ENDPOINTS", _COPY))
 ENDPOINTS: list[dict[str, Any]] = json.loads(SPEC.read_text()) if SPEC.exists() else []
 
 # Endpoints known not to be routed: "METHOD path" -> reason. Kept empty while all are served.
