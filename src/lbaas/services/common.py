@@ -148,6 +148,32 @@ def tag_filters(
     return clauses
 
 
+def fetch_page(
+    conn: Connection,
+    table: sa.Table,
+    where: Sequence[Any],
+    order: Sequence[Any],
+    limit: int,
+    offset: int,
+    query: sa.Select | None = None,
+) -> tuple[int, list[Any]]:
+    """The total number of matches and one page of rows (no page query past the end).
+
+    ``query`` selects the rows (default: the table's columns); ``where`` and ``order`` apply to it.
+    """
+    total = conn.execute(sa.select(sa.func.count()).select_from(table).where(*where)).scalar_one()
+    if total <= offset:
+        return total, []
+    q = (
+        (sa.select(table) if query is None else query)
+        .where(*where)
+        .order_by(*order)
+        .limit(limit)
+        .offset(offset)
+    )
+    return total, conn.execute(q).all()
+
+
 def page(total: int, results: list[dict[str, Any]]) -> dict[str, Any]:
     """The ``{count, results}`` envelope; count is the total of all pages."""
     return {"count": total, "results": results}

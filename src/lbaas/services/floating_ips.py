@@ -17,10 +17,10 @@ from sqlalchemy.engine import Connection
 from lbaas.clock import new_id, utcnow
 from lbaas.db import ipam, tables
 from lbaas.domain import tags as tags_mod
-from lbaas.errors import Conflict, NotFound, ValidationFailed
+from lbaas.errors import Conflict, ValidationFailed
 from lbaas.services import children, quotas, views
 from lbaas.services import load_balancers as lbs
-from lbaas.services.common import Ctx, get_row, load_tags, lock_row, page, tag_filters, write_tags
+from lbaas.services.common import Ctx, fetch_page, get_row, load_tags, lock_row, page, tag_filters, write_tags
 from lbaas.tasks import queue
 
 FIP = tables.floating_ips
@@ -54,20 +54,9 @@ def list_(
     if status is not None:
         where.append(FIP.c.status == status)
     where += tag_filters(FIP.c.id, tag_key, lbs.parse_tag_key_value(tag_key_value))
-    total = conn.execute(sa.select(sa.func.count()).select_from(FIP).where(*where)).scalar_one()
-    rows = (
-        conn.execute(
-            sa.select(FIP)
-            .where(*where)
-            .order_by(FIP.c.created_at.desc(), FIP.c.id.desc())
-            .limit(limit)
-            .offset(offset)
-        ).all()
-        if total > offset
-        else []
-    )
+    total, rows = fetch_page(conn, FIP, where, (FIP.c.created_at.desc(), FIP.c.id.desc()), limit, offset)
     tags = load_tags(conn, [r.id for r in rows])
-    lb_views = {lb_id: _lb_view(conn, ctx, lb_id) for lb_id in {r.lb_id for r in rows if r.lb_id}}
+    lb_views = lbs.get_many(conn, ctx, sorted({r.lb_id for r in rows if r.lb_id}))
     return page(
         total,
         [
@@ -79,13 +68,6 @@ def list_(
             for r in rows
         ],
     )
-
-
-def _lb_view(conn: Connection, ctx: Ctx, lb_id: str) -> dict[str, Any] | None:
-    try:
-        return lbs.get(conn, ctx, lb_id)
-    except NotFound:
-        return None
 
 
 # -- attaching -----------------------------------------------------------------

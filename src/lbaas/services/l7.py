@@ -20,7 +20,7 @@ from lbaas.domain import references, validation
 from lbaas.domain.enums import L7Action
 from lbaas.errors import NotFound, ValidationFailed
 from lbaas.services import children
-from lbaas.services.common import Ctx, get_row, page
+from lbaas.services.common import Ctx, fetch_page, get_row, page
 
 POLICY = tables.l7_policies
 RULE = tables.l7_rules
@@ -92,9 +92,7 @@ def _scoped(table: sa.Table, ctx: Ctx) -> list[sa.ColumnElement]:
 def list_policies(conn: Connection, ctx: Ctx, *, limit: int, offset: int) -> dict[str, Any]:
     """A page of the caller's L7 policies, oldest first."""
     where = _scoped(POLICY, ctx)
-    total = conn.execute(sa.select(sa.func.count()).select_from(POLICY).where(*where)).scalar_one()
-    order = (POLICY.c.created_at, POLICY.c.id)
-    rows = conn.execute(sa.select(POLICY).where(*where).order_by(*order).limit(limit).offset(offset)).all()
+    total, rows = fetch_page(conn, POLICY, where, (POLICY.c.created_at, POLICY.c.id), limit, offset)
     return page(total, _policy_views(conn, list(rows), ctx))
 
 
@@ -107,9 +105,8 @@ def list_rules(conn: Connection, ctx: Ctx, policy_id: str, *, limit: int, offset
     """A page of one policy's rules, oldest first."""
     get_row(conn, POLICY, policy_id, ctx, "L7 policy")
     where = [RULE.c.policy_id == policy_id]
-    total = conn.execute(sa.select(sa.func.count()).select_from(RULE).where(*where)).scalar_one()
-    q = sa.select(RULE).where(*where).order_by(RULE.c.created_at, RULE.c.id).limit(limit).offset(offset)
-    return page(total, [rule_view(r, ctx.region_name) for r in conn.execute(q)])
+    total, rows = fetch_page(conn, RULE, where, (RULE.c.created_at, RULE.c.id), limit, offset)
+    return page(total, [rule_view(r, ctx.region_name) for r in rows])
 
 
 def _rule_row(conn: Connection, ctx: Ctx, policy_id: str, rule_id: str) -> Any:

@@ -13,7 +13,7 @@ from lbaas.db import tables
 from lbaas.domain import references, validation
 from lbaas.errors import NotFound, ValidationFailed
 from lbaas.services import children, quotas
-from lbaas.services.common import Ctx, get_row, page
+from lbaas.services.common import Ctx, fetch_page, get_row, page
 
 L = tables.listeners
 P = tables.pools
@@ -106,11 +106,7 @@ def list_(
         where.append(L.c.lb_id == load_balancer_id)
     if name is not None:
         where.append(L.c.name == name)
-    total = conn.execute(sa.select(sa.func.count()).select_from(L).where(*where)).scalar_one()
-    rows = []
-    if total > offset:
-        q = sa.select(L).where(*where).order_by(L.c.created_at, L.c.id).limit(limit).offset(offset)
-        rows = conn.execute(q).all()
+    total, rows = fetch_page(conn, L, where, (L.c.created_at, L.c.id), limit, offset)
     return page(total, _views(conn, rows, show_stats))
 
 

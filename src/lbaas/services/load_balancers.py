@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -15,7 +16,16 @@ from lbaas.db import ipam, lifecycle, tables
 from lbaas.domain import tags as tags_mod
 from lbaas.errors import Conflict, NotFound, ValidationFailed
 from lbaas.services import quotas, views
-from lbaas.services.common import Ctx, check_flavor, load_tags, lock_row, page, tag_filters, write_tags
+from lbaas.services.common import (
+    Ctx,
+    check_flavor,
+    fetch_page,
+    load_tags,
+    lock_row,
+    page,
+    tag_filters,
+    write_tags,
+)
 from lbaas.tasks import queue
 
 LB = tables.load_balancers
@@ -111,6 +121,14 @@ def _no_stats() -> dict[str, Any]:
     }
 
 
+def get_many(conn: Connection, ctx: Ctx, lb_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Views of several LBs of the caller's project and region, by id (missing ids are left out)."""
+    if not lb_ids:
+        return {}
+    where = [LB.c.id.in_(list(lb_ids)), LB.c.project_id == ctx.project_id, LB.c.region_id == ctx.region_id]
+    return {v["id"]: v for v in _views(conn, conn.execute(LB_VIEW.where(*where)).all(), ctx)}
+
+
 def get(conn: Connection, ctx: Ctx, lb_id: str, *, show_stats: bool = False) -> dict[str, Any]:
     """One load balancer of the caller's project and region."""
     row = conn.execute(_GET, {"id": lb_id, "project_id": ctx.project_id, "region_id": ctx.region_id}).first()
@@ -179,12 +197,7 @@ def list_(
         where.append(has_fip if assigned_floating else ~has_fip)
     where += tag_filters(LB.c.id, tag_key, parse_tag_key_value(tag_key_value))
     order = parse_order(order_by, ORDER_COLUMNS, "created_at.desc")
-    total = conn.execute(sa.select(sa.func.count()).select_from(LB).where(*where)).scalar_one()
-    rows = (
-        conn.execute(LB_VIEW.where(*where).order_by(*order).limit(limit).offset(offset)).all()
-        if total > offset
-        else []
-    )
+    total, rows = fetch_page(conn, LB, where, order, limit, offset, query=LB_VIEW)
     return page(total, _views(conn, rows, ctx, show_stats))
 
 

@@ -15,7 +15,7 @@ from lbaas.errors import ValidationFailed
 from lbaas.services import children, quotas
 from lbaas.services import health_monitors as hms
 from lbaas.services import members as mem
-from lbaas.services.common import Ctx, get_row, page
+from lbaas.services.common import Ctx, fetch_page, get_row, page
 
 P = tables.pools
 L = tables.listeners
@@ -187,9 +187,7 @@ def list_(
         where.append(P.c.listener_id == listener_id)
     if name is not None:
         where.append(P.c.name == name)
-    total = conn.execute(sa.select(sa.func.count()).select_from(P).where(*where)).scalar_one()
-    q = sa.select(P).where(*where).order_by(P.c.created_at, P.c.id).limit(limit).offset(offset)
-    rows = conn.execute(q).all() if total > offset else []
+    total, rows = fetch_page(conn, P, where, (P.c.created_at, P.c.id), limit, offset)
     return page(total, _views(conn, rows, details))
 
 

@@ -11,7 +11,7 @@ from lbaas.clock import fmt_resource, utcnow
 from lbaas.db import tables
 from lbaas.errors import Conflict, NotFound, ValidationFailed
 from lbaas.services.auth import Principal
-from lbaas.services.common import page
+from lbaas.services.common import fetch_page, page
 from lbaas.tasks import queue
 
 P = tables.projects
@@ -68,8 +68,7 @@ def list_(
             "order_by", "one of created_at.asc, created_at.desc, name.asc, name.desc"
         )
     order = [cols[field].asc(), P.c.id.asc()] if direction == "asc" else [cols[field].desc(), P.c.id.desc()]
-    total = conn.execute(sa.select(sa.func.count()).select_from(P).where(*where)).scalar_one()
-    rows = conn.execute(sa.select(P).where(*where).order_by(*order).limit(limit).offset(offset)).all()
+    total, rows = fetch_page(conn, P, where, order, limit, offset)
     return page(total, [view(r) for r in rows])
 
 
@@ -174,6 +173,5 @@ def list_regions(
     if field not in cols or direction not in ("asc", "desc"):
         raise ValidationFailed.field("order_by", "one of created_at.asc|desc, display_name.asc|desc")
     col = cols[field].asc() if direction == "asc" else cols[field].desc()
-    total = conn.execute(sa.select(sa.func.count()).select_from(R).where(*where)).scalar_one()
-    rows = conn.execute(sa.select(R).where(*where).order_by(col, R.c.id).limit(limit).offset(offset)).all()
+    total, rows = fetch_page(conn, R, where, (col, R.c.id), limit, offset)
     return page(total, [region_view(r) for r in rows])

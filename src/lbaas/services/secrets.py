@@ -19,7 +19,7 @@ from lbaas.clock import new_id, utcnow
 from lbaas.db import tables
 from lbaas.domain import references
 from lbaas.errors import Conflict, NotFound, ValidationFailed
-from lbaas.services.common import Ctx, get_row, lock_row, page
+from lbaas.services.common import Ctx, fetch_page, get_row, lock_row, page
 from lbaas.tasks import queue
 
 S = tables.secrets
@@ -60,18 +60,7 @@ def get(conn: Connection, ctx: Ctx, secret_id: str) -> dict[str, Any]:
 def list_(conn: Connection, ctx: Ctx, *, limit: int, offset: int) -> dict[str, Any]:
     """A page of secrets (newest first) and the total."""
     where = [S.c.project_id == ctx.project_id, S.c.region_id == ctx.region_id]
-    total = conn.execute(sa.select(sa.func.count()).select_from(S).where(*where)).scalar_one()
-    rows = (
-        conn.execute(
-            sa.select(S)
-            .where(*where)
-            .order_by(S.c.created_at.desc(), S.c.id.desc())
-            .limit(limit)
-            .offset(offset)
-        ).all()
-        if total > offset
-        else []
-    )
+    total, rows = fetch_page(conn, S, where, (S.c.created_at.desc(), S.c.id.desc()), limit, offset)
     return page(total, [_view(r) for r in rows])
 
 

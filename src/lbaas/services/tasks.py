@@ -13,7 +13,7 @@ from lbaas.db import tables
 from lbaas.errors import NotFound, ValidationFailed
 from lbaas.services import views
 from lbaas.services.auth import Principal
-from lbaas.services.common import Ctx, page
+from lbaas.services.common import Ctx, fetch_page, page
 
 T = tables.tasks
 
@@ -75,8 +75,7 @@ def list_(
     if end:
         where.append(T.c.created_on <= end)
     order = T.c.seq.asc() if order_by == "asc" else T.c.seq.desc()
-    total = conn.execute(sa.select(sa.func.count()).select_from(T).where(*where)).scalar_one()
-    rows = conn.execute(sa.select(T).where(*where).order_by(order).limit(limit).offset(offset)).all()
+    total, rows = fetch_page(conn, T, where, (order,), limit, offset)
     return page(total, [views.task(r) for r in rows])
 
 
@@ -91,8 +90,7 @@ def active(
     ]
     if task_type:
         where.append(T.c.task_type.in_(task_type))
-    total = conn.execute(sa.select(sa.func.count()).select_from(T).where(*where)).scalar_one()
-    rows = conn.execute(sa.select(T).where(*where).order_by(T.c.seq).limit(limit).offset(offset)).all()
+    total, rows = fetch_page(conn, T, where, (T.c.seq,), limit, offset)
     return page(total, [views.task(r) for r in rows])
 
 
