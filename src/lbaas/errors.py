@@ -95,4 +95,12 @@ class ProviderError(LbaasError):
 
     status_code = 500
     exception_class = "ProviderError"
+    #: True when trying again later can help (a reload that did not take, a busy
+    #: socket); the task engine then retries with back-off a bounded number of times.
     retriable = False
+
+
+class TransientProviderError(ProviderError):
+    """The data plane could not apply the change this time; a retry may succeed."""
+
+    retriable = True

@@ -9,6 +9,7 @@ inline provider (the emulator), runs the new task before answering.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -24,6 +25,7 @@ from lbaas.services.common import Ctx, authorize
 from lbaas.tasks.worker import Worker
 
 JSON = "application/json"
+log = logging.getLogger(__name__)
 
 
 def json_response(data: Any, status: int = 200) -> Response:
@@ -134,12 +136,21 @@ class Api:
         return Response(payload, status_code=status, media_type=JSON)
 
     async def kick(self, task_ids: list[str]) -> None:
-        """Start new tasks: inline for the emulator, else wake the worker."""
+        """Start new tasks: inline for the emulator, else wake the worker.
+
+        Never raises: the request's change is committed, so its answer is the
+        task list whatever happens to the task (a failure ends the task, not
+        the request; a 5xx here would make the SDK retry a change that landed).
+        """
         if not task_ids:
             return
         if getattr(self.worker.ctx.provider, "inline", False):
             for task_id in task_ids:
-                await anyio.to_thread.run_sync(self.worker.run_inline, task_id)
+                try:
+                    await anyio.to_thread.run_sync(self.worker.run_inline, task_id)
+                except Exception:  # noqa: BLE001 - the worker's recovery takes the task over
+                    log.exception("running task %s inline failed; the worker will recover it", task_id)
+                    self.worker.wakeup.set()
         else:
             self.worker.wakeup.set()
 

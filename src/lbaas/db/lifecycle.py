@@ -73,6 +73,85 @@ def settle_lb(conn: Connection, lb_id: str, *, final_status: str = "ACTIVE") -> 
     conn.execute(LB.update().where(LB.c.id == lb_id).values(task_id=None, provisioning_status=final_status))
 
 
+def release(conn: Connection, task_id: str, lock_key: str) -> None:
+    """The generic undo of a task whose own undo failed: what it held is ERROR, its LB moves on.
+
+    Works in every state: children already gone, the LB gone, PENDING_DELETE or ERROR.
+    A load balancer being created or deleted by the task ends ERROR (deletable again).
+    """
+    fail_children(conn, task_id)
+    row = conn.execute(sa.select(LB.c.provisioning_status).where(LB.c.id == lock_key)).first()
+    if row is None:
+        return
+    final = "ERROR" if row.provisioning_status in ("PENDING_CREATE", "PENDING_DELETE", "ERROR") else "ACTIVE"
+    settle_lb(conn, lock_key, final_status=final)
+
+
+def repair_orphans(conn: Connection) -> list[str]:
+    """Settle PENDING rows whose task is neither queued nor running (the backstop).
+
+    Rows and their task are written in one transaction and settled in one, so an
+    orphan only follows a task that was set aside after even its generic undo
+    failed, or a hand-edited database. Children become ERROR; a load balancer
+    returns to ACTIVE, or ERROR if it was being created or deleted. Returns what
+    was repaired, for the log.
+    """
+    T = tables.tasks
+    active = sa.select(T.c.id).where(T.c.state.in_(queue.ACTIVE_STATES))
+    repaired: list[str] = []
+    for table in tables.LB_CHILDREN:
+        orphan = sa.and_(
+            table.c.provisioning_status.in_(PENDING),
+            sa.or_(table.c.task_id.is_(None), table.c.task_id.not_in(active)),
+        )
+        ids = [r[0] for r in conn.execute(sa.select(table.c.id).where(orphan))]
+        if ids:
+            conn.execute(
+                table.update()
+                .where(table.c.id.in_(ids))
+                .values(provisioning_status="ERROR", task_id=None, updated_at=utcnow())
+            )
+            repaired += [f"{table.name} {i}" for i in ids]
+    queued = sa.select(T.c.lock_key).where(T.c.state.in_(queue.ACTIVE_STATES), T.c.internal.is_(False))
+    for lb_id, status in conn.execute(
+        sa.select(LB.c.id, LB.c.provisioning_status).where(
+            LB.c.provisioning_status.in_(PENDING), LB.c.id.not_in(queued)
+        )
+    ):
+        final = "ACTIVE" if status == "PENDING_UPDATE" else "ERROR"
+        settle_lb(conn, lb_id, final_status=final)
+        repaired.append(f"load balancer {lb_id} {status} -> {final}")
+    return repaired
+
+
+APPLY = "apply_loadbalancer"
+
+
+def request_apply(conn: Connection, lb_id: str | None) -> str | None:
+    """Queue an internal task that pushes an LB's desired state to the data plane.
+
+    For changes that reach the data plane without a client-visible task (the seed
+    PATCH's ``logging``, a floating IP attached or detached). The task is invisible
+    to clients: the LB's provisioning status and ``task_id`` do not move. Any task
+    still waiting in the LB's queue covers this change too (every task applies the
+    LB's whole state as it is when it runs), so none is added then. Returns the
+    task id, or None.
+    """
+    if lb_id is None:
+        return None
+    lb = conn.execute(
+        sa.select(LB.c.project_id, LB.c.region_id, LB.c.provisioning_status).where(LB.c.id == lb_id)
+    ).first()
+    if lb is None or lb.provisioning_status == "PENDING_DELETE":
+        return None
+    T = tables.tasks
+    waiting = conn.execute(sa.select(T.c.id).where(T.c.lock_key == lb_id, T.c.state == "NEW")).first()
+    if waiting is not None:
+        return None
+    scope = queue.Scope(lb.project_id, lb.region_id, user_id=0)
+    return queue.enqueue(conn, scope, APPLY, lock_key=lb_id, internal=True)
+
+
 def load_graph_rows(conn: Connection, lb_id: str) -> dict[str, list[dict[str, Any]]] | None:
     """Every row of one LB's tree, keyed by table name; None if the LB is gone."""
     lb = conn.execute(sa.select(LB).where(LB.c.id == lb_id)).mappings().first()

@@ -13,7 +13,11 @@ from lbaas.domain import status as st
 
 
 def _view(rows: dict[str, list[dict[str, Any]]], health: Mapping[str, str | None]) -> st.LoadBalancerView:
-    live = {k: [r for r in v if r["provisioning_status"] != "PENDING_DELETE"] for k, v in rows.items()}
+    # Children being deleted are no longer served; the LB itself is viewed in any state.
+    live = {
+        k: v if k == "load_balancers" else [r for r in v if r["provisioning_status"] != "PENDING_DELETE"]
+        for k, v in rows.items()
+    }
     monitored = {h["pool_id"] for h in live["health_monitors"] if h["admin_state_up"]}
     members_by_pool: dict[str, list[st.MemberView]] = {}
     for m in live["members"]:

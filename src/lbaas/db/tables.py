@@ -23,6 +23,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy import false as sa_false
 
 metadata = MetaData(
     naming_convention={
@@ -305,6 +306,12 @@ tasks = Table(
     Column("finished_on", DateTime),
     Column("acknowledged_at", DateTime),
     Column("acknowledged_by", Integer),
+    # A NEW task is not claimed before run_after (retry back-off).
+    Column("run_after", DateTime),
+    # Set when even failing the task raised: it reads ERROR, its queue moved on.
+    Column("set_aside_at", DateTime),
+    # Queued by lbaas for itself (never listed by the tasks API).
+    Column("internal", Boolean, nullable=False, default=False, server_default=sa_false()),
     Index("ix_tasks_state_lock", "state", "lock_key", "seq"),
     Index("ix_tasks_lock_seq", "lock_key", "seq"),
     Index("ix_tasks_project_created", "project_id", "created_on"),

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from lbaas.clock import new_id, utcnow
-from lbaas.db import ipam, tables
+from lbaas.db import ipam, lifecycle, tables
 from lbaas.domain import tags as tags_mod
 from lbaas.errors import Conflict, ValidationFailed
 from lbaas.services import children, quotas, views
@@ -149,9 +149,17 @@ def lock_mutable(conn: Connection, ctx: Ctx, fip_id: str) -> Any:
     return row
 
 
+def _reapply(conn: Connection, row: Any, values: dict[str, Any]) -> None:
+    """A floating IP carries traffic on its LB: moving it re-applies the LBs it leaves and joins."""
+    if "lb_id" in values and values["lb_id"] != row.lb_id:
+        lifecycle.request_apply(conn, row.lb_id)
+        lifecycle.request_apply(conn, values["lb_id"])
+
+
 def _enqueue(conn: Connection, ctx: Ctx, row: Any, task_type: str, values: dict[str, Any]) -> str:
     """Queue a task on the floating IP and write the new values; the row's task_id is the queue head."""
     task_id = queue.enqueue(conn, ctx.task_scope, task_type, lock_key=row.id)
+    _reapply(conn, row, values)
     conn.execute(
         FIP.update()
         .where(FIP.c.id == row.id)
@@ -201,6 +209,8 @@ def create(conn: Connection, ctx: Ctx, body: dict[str, Any]) -> str:
     task_id = new_id()
     fip_id = insert(conn, ctx, lb, task_id=task_id, creator_task_id=task_id, field="floating_ip_address")
     write_tags(conn, "floatingip", fip_id, {}, {k: tags_mod.Tag(k, v) for k, v in tags.items()})
+    if lb is not None:
+        lifecycle.request_apply(conn, lb.id)
     return queue.enqueue(
         conn,
         ctx.task_scope,
@@ -248,6 +258,7 @@ def unassign(conn: Connection, ctx: Ctx, fip_id: str) -> dict[str, Any]:
 
 def _set(conn: Connection, row: Any, values: dict[str, Any]) -> None:
     if any(getattr(row, k) != v for k, v in values.items()):
+        _reapply(conn, row, values)
         conn.execute(
             FIP.update().where(FIP.c.id == row.id).values(**values, updated_at=max(utcnow(), row.updated_at))
         )

@@ -276,10 +276,17 @@ def _s(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-def update(conn: Connection, ctx: Ctx, lb_id: str, changes: dict[str, Any]) -> None:
-    """The seed PATCH: apply the fields present, at once; tags as a merge patch."""
+def update(conn: Connection, ctx: Ctx, lb_id: str, changes: dict[str, Any], *, apply: bool = True) -> None:
+    """The seed PATCH: apply the fields present, at once; tags as a merge patch.
+
+    A change the data plane must carry (``logging``) commits here and queues an
+    internal apply task (invisible to clients; the LB stays as it is), unless
+    ``apply`` is False because the caller queues a task of its own.
+    """
     row = _lock_mutable(conn, ctx, lb_id)
     values = _field_changes(conn, changes)
+    if apply and "logging" in values and values["logging"] != row.logging:
+        lifecycle.request_apply(conn, lb_id)
     if "tags" in changes:
         before = load_tags(conn, [lb_id])[lb_id]
         after = tags_mod.merge_patch(before, changes["tags"])
@@ -303,7 +310,7 @@ def _field_changes(conn: Connection, changes: dict[str, Any]) -> dict[str, Any]:
 
 def update_v2(conn: Connection, ctx: Ctx, lb_id: str, changes: dict[str, Any]) -> str:
     """The asynchronous PATCH: same fields plus admin_state_up, applied by a task."""
-    update(conn, ctx, lb_id, changes)
+    update(conn, ctx, lb_id, changes, apply=False)
     return _enqueue(conn, ctx, lb_id, "update_loadbalancer")
 
 

@@ -19,9 +19,10 @@ T = tables.tasks
 
 
 def _visible(principal: Principal) -> list[sa.ColumnElement]:
+    """Tasks a caller may see: never lbaas's internal ones; a project key sees its project's."""
     if principal.is_admin:
-        return []
-    return [T.c.project_id == principal.project_id]
+        return [T.c.internal.is_(False)]
+    return [T.c.internal.is_(False), T.c.project_id == principal.project_id]
 
 
 def get(conn: Connection, principal: Principal, task_id: str) -> dict[str, Any]:
@@ -87,6 +88,7 @@ def active(
         T.c.project_id == ctx.project_id,
         T.c.region_id == ctx.region_id,
         T.c.state.in_(("NEW", "RUNNING")),
+        T.c.internal.is_(False),
     ]
     if task_type:
         where.append(T.c.task_type.in_(task_type))

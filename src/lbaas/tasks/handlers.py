@@ -15,18 +15,17 @@ from sqlalchemy.engine import Connection
 
 from lbaas.db import lifecycle, statuses, tables
 from lbaas.db.ipam import release
-from lbaas.errors import NotFound
 from lbaas.providers.base import LoadBalancerGraph
 from lbaas.tasks.worker import Context, Finalize, handler
 
 LB = tables.load_balancers
 
 
-def load_graph(conn: Connection, lb_id: str) -> LoadBalancerGraph:
-    """The desired state of one LB: every row except those being deleted."""
+def load_graph(conn: Connection, lb_id: str) -> LoadBalancerGraph | None:
+    """The desired state of one LB: every row except those being deleted; None if the LB is gone."""
     rows = lifecycle.load_graph_rows(conn, lb_id)
     if rows is None:
-        raise NotFound.of("Load balancer", lb_id)
+        return None
 
     def live(name: str) -> tuple[dict[str, Any], ...]:
         return tuple(r for r in rows[name] if r["provisioning_status"] != "PENDING_DELETE")
@@ -62,9 +61,11 @@ def _fail_lb(conn: Connection, task: dict[str, Any], _error: str) -> None:
 
 
 def _apply(ctx: Context, task: dict[str, Any]) -> None:
+    """Push the LB's whole desired state; nothing to push once the LB is gone."""
     with ctx.db.read() as conn:
         graph = load_graph(conn, task["lock_key"])
-    ctx.provider.apply(graph)
+    if graph is not None:
+        ctx.provider.apply(graph)
 
 
 @handler("create_loadbalancer", fail=_fail_lb)
@@ -99,12 +100,23 @@ def create_loadbalancer(ctx: Context, task: dict[str, Any]) -> Finalize:
     "create_l7rule",
     "put_l7rule",
     "delete_l7rule",
-    "apply_loadbalancer",
     fail=_fail_child,
 )
 def apply_loadbalancer(ctx: Context, task: dict[str, Any]) -> Finalize:
     _apply(ctx, task)
     return lambda conn: _settle(conn, task)
+
+
+def _apply_failed(conn: Connection, task: dict[str, Any], _error: str) -> None:
+    """An internal apply held nothing: the LB keeps its values and provisioning status."""
+    statuses.refresh(conn, task["lock_key"])
+
+
+@handler(lifecycle.APPLY, fail=_apply_failed)
+def apply_internal(ctx: Context, task: dict[str, Any]) -> Finalize:
+    """Apply a change that reached the data plane without a client task (seed PATCH, floating IPs)."""
+    _apply(ctx, task)
+    return lambda conn: statuses.refresh(conn, task["lock_key"])
 
 
 @handler("failover_loadbalancer", fail=_fail_lb)

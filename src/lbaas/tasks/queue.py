@@ -61,8 +61,12 @@ def enqueue(
     created: dict[str, list[str]] | None = None,
     task_id: str | None = None,
     data: Any = None,
+    internal: bool = False,
 ) -> str:
-    """Queue a task in the caller's transaction and return its id."""
+    """Queue a task in the caller's transaction and return its id.
+
+    ``internal``: lbaas queues it for itself (it never appears in the tasks API).
+    """
     task_id = task_id or new_id()
     planned = {k: list((created or {}).get(k, [])) for k in RESOURCE_KEYS}
     conn.execute(
@@ -80,6 +84,7 @@ def enqueue(
             planned_resources=planned,
             data=data,
             attempts=0,
+            internal=internal,
             created_on=utcnow(),
         )
     )
@@ -87,10 +92,13 @@ def enqueue(
 
 
 def queue_head(conn: Connection, lock_key: str) -> str | None:
-    """The id of the task holding a lock (running, or next to run), if any."""
+    """The id of the client task holding a lock (running, or next to run), if any.
+
+    Internal tasks never hold a resource as far as clients can see.
+    """
     row = conn.execute(
         sa.select(T.c.id)
-        .where(T.c.lock_key == lock_key, T.c.state.in_(ACTIVE_STATES))
+        .where(T.c.lock_key == lock_key, T.c.state.in_(ACTIVE_STATES), T.c.internal.is_(False))
         .order_by(T.c.seq)
         .limit(1)
     ).first()
@@ -106,9 +114,13 @@ def _is_head():
     )
 
 
+def _due(now: dt.datetime) -> sa.ColumnElement[bool]:
+    return sa.or_(T.c.run_after.is_(None), T.c.run_after <= now)
+
+
 def has_waiting(conn: Connection, min_age: float = 0.0) -> bool:
     """Whether any task waits to run (cheap, read-only; claim decides which one)."""
-    q = sa.select(T.c.seq).where(T.c.state == "NEW")
+    q = sa.select(T.c.seq).where(T.c.state == "NEW", _due(utcnow()))
     if min_age:
         q = q.where(T.c.created_on <= utcnow() - dt.timedelta(seconds=min_age))
     return conn.execute(q.limit(1)).first() is not None
@@ -128,7 +140,7 @@ def claim(
     The final ``UPDATE ... WHERE state='NEW'`` is the compare-and-set: of two
     workers picking the same task, exactly one changes a row.
     """
-    pick = sa.select(T.c.seq).where(T.c.state == "NEW", _is_head())
+    pick = sa.select(T.c.seq).where(T.c.state == "NEW", _due(utcnow()), _is_head())
     if task_id is not None:
         pick = pick.where(T.c.id == task_id)
     if min_age:
@@ -175,12 +187,48 @@ def expired(conn: Connection) -> list[dict[str, Any]]:
     return [dict(r) for r in rows]
 
 
-def requeue(conn: Connection, task_id: str) -> bool:
-    """Put a task whose worker died back at the head of its queue."""
+def take_over(conn: Connection, task_id: str, worker_id: str, lease: float) -> bool:
+    """Take an expired lease over (compare-and-set), so that one worker recovers the task.
+
+    Recovery that fails in turn then waits for this new lease to expire: a broken
+    task is retried once per lease period, never in a hot loop.
+    """
+    now = utcnow()
     res = conn.execute(
         T.update()
-        .where(T.c.id == task_id, T.c.state == "RUNNING", T.c.lease_expires_at < utcnow())
+        .where(T.c.id == task_id, T.c.state == "RUNNING", T.c.lease_expires_at < now)
+        .values(worker_id=worker_id, lease_expires_at=now + dt.timedelta(seconds=lease), updated_on=now)
+    )
+    return res.rowcount == 1
+
+
+def requeue(conn: Connection, task_id: str, worker_id: str) -> bool:
+    """Put a task whose worker died back at the head of its queue (it keeps its place)."""
+    res = conn.execute(
+        T.update()
+        .where(T.c.id == task_id, T.c.state == "RUNNING", T.c.worker_id == worker_id)
         .values(state="NEW", worker_id=None, lease_expires_at=None, updated_on=utcnow())
+    )
+    return res.rowcount == 1
+
+
+def reschedule(conn: Connection, task: dict[str, Any], worker_id: str, delay: float, error: str) -> bool:
+    """Run the task again after ``delay`` seconds; it stays at the head of its queue.
+
+    Other queues go on meanwhile: a claim only takes tasks whose ``run_after`` has passed.
+    """
+    now = utcnow()
+    res = conn.execute(
+        T.update()
+        .where(T.c.id == task["id"], T.c.state == "RUNNING", T.c.worker_id == worker_id)
+        .values(
+            state="NEW",
+            worker_id=None,
+            lease_expires_at=None,
+            run_after=now + dt.timedelta(seconds=delay),
+            error=error[:2000],
+            updated_on=now,
+        )
     )
     return res.rowcount == 1
 
@@ -197,6 +245,7 @@ def finish(conn: Connection, task: dict[str, Any], worker_id: str | None) -> boo
         .values(
             state="FINISHED",
             created_resources=task["planned_resources"],
+            error=None,
             finished_on=now,
             updated_on=now,
             lease_expires_at=None,
@@ -205,8 +254,14 @@ def finish(conn: Connection, task: dict[str, Any], worker_id: str | None) -> boo
     return res.rowcount == 1
 
 
-def fail(conn: Connection, task: dict[str, Any], error: str, worker_id: str | None) -> bool:
-    """Mark a task ERROR with a message a user can act on."""
+def fail(
+    conn: Connection, task: dict[str, Any], error: str, worker_id: str | None, *, set_aside: bool = False
+) -> bool:
+    """Mark a task ERROR with a message a user can act on.
+
+    ``set_aside``: its undo could not run; the task is flagged for an operator
+    (``lbaas tasks list --stuck``) and reads ERROR like any failed task.
+    """
     now = utcnow()
     cond = [T.c.id == task["id"], T.c.state.in_(ACTIVE_STATES)]
     if worker_id is not None:
@@ -221,6 +276,15 @@ def fail(conn: Connection, task: dict[str, Any], error: str, worker_id: str | No
             finished_on=now,
             updated_on=now,
             lease_expires_at=None,
+            set_aside_at=now if set_aside else None,
         )
     )
     return res.rowcount == 1
+
+
+def set_aside(conn: Connection, limit: int = 100) -> list[dict[str, Any]]:
+    """Tasks whose failure could not be handled cleanly, newest first (operators)."""
+    rows = conn.execute(
+        sa.select(*T.c).where(T.c.set_aside_at.is_not(None)).order_by(T.c.seq.desc()).limit(limit)
+    ).mappings()
+    return [dict(r) for r in rows]

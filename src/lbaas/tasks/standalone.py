@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from lbaas.db import ipam, tables
+from lbaas.db import ipam, lifecycle, tables
 from lbaas.tasks import queue
 from lbaas.tasks.worker import Context, Finalize, handler
 
@@ -27,12 +27,13 @@ def _release_fip(conn: Connection, fip_id: str, **values: Any) -> None:
 
 
 def _remove_fip(conn: Connection, fip_id: str) -> None:
-    address = conn.execute(sa.select(FIP.c.floating_ip_address).where(FIP.c.id == fip_id)).scalar()
-    if address is None:
+    row = conn.execute(sa.select(FIP.c.floating_ip_address, FIP.c.lb_id).where(FIP.c.id == fip_id)).first()
+    if row is None:
         return
     conn.execute(tables.tags.delete().where(tables.tags.c.resource_id == fip_id))
     conn.execute(FIP.delete().where(FIP.c.id == fip_id))
-    ipam.release(conn, "fip", address)
+    ipam.release(conn, "fip", row.floating_ip_address)
+    lifecycle.request_apply(conn, row.lb_id)  # its LB stops serving the address
 
 
 def _fail_fip_create(conn: Connection, task: dict[str, Any], _error: str) -> None:

@@ -1,10 +1,28 @@
-"""The worker: claims tasks, runs their handlers, survives crashes.
+"""The worker: claims tasks, runs their handlers, survives crashes and its own bugs.
 
 A handler's ``run`` does the slow part (the provider) with no transaction
 open and returns a ``finalize`` callable; the worker calls it in the same
 transaction that marks the task FINISHED, so the resource states and the task
-state change together. Any exception fails the task and runs the handler's
-``fail`` in that same all-or-nothing way: nothing is ever left PENDING.
+state change together.
+
+How a task can end, and what guarantees each path keeps:
+
+* ``run`` or ``finalize`` raises an error the retry policy calls transient
+  (:mod:`lbaas.tasks.retry`): the task goes back to NEW with a back-off
+  (``run_after``), keeping its place at the head of its queue; other queues go on.
+* Anything else raises: the task is failed once, with its reason, and the
+  handler's ``fail`` undoes its PENDING states in the same transaction.
+* Even that raises (a bug in an undo, a state nobody foresaw): the task is *set
+  aside*: ERROR on the wire, flagged for operators (``lbaas tasks list
+  --stuck``), the rows it held ERROR by the generic rule, and its load balancer's
+  queue moves on. Never a retry loop.
+* The worker dies (or a task hangs past ``task_timeout``): its lease lapses;
+  one worker takes the lease over (compare-and-set), then re-queues the task or,
+  after ``MAX_INTERRUPTIONS``, fails it. A recovery that fails in turn is tried
+  again only after another lease period.
+
+Any PENDING row whose task is no longer queued or running is settled by
+:func:`lbaas.db.lifecycle.repair_orphans` in housekeeping: nothing stays PENDING.
 """
 
 from __future__ import annotations
@@ -15,20 +33,22 @@ import os
 import socket
 import threading
 import time
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from lbaas.clock import utcnow
-from lbaas.db import tables
+from lbaas.db import lifecycle, tables
 from lbaas.db.engine import Database
 from lbaas.errors import LbaasError
+from lbaas.providers.base import Provider
 from lbaas.tasks import queue
+from lbaas.tasks.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 3
+#: A task whose worker died this many times is failed instead of re-queued.
+MAX_INTERRUPTIONS = 3
 # Idempotency-Key replays are promised for 24 h (lbaas.services.idempotency).
 KEEP_FINGERPRINTS = dt.timedelta(hours=24, minutes=5)
 
@@ -38,7 +58,7 @@ Finalize = Callable[[Any], None]
 @dataclass(frozen=True)
 class Context:
     db: Database
-    provider: Any
+    provider: Provider
 
 
 @dataclass(frozen=True)
@@ -61,14 +81,34 @@ def handler(*task_types: str, fail: Callable[[Any, dict[str, Any], str], None]):
     return deco
 
 
-class Worker:
-    """Runs tasks from the shared queue in ``threads`` threads."""
+def describe(exc: BaseException) -> str:
+    """The reason a user reads in the task's ``error``."""
+    return exc.message if isinstance(exc, LbaasError) else f"{type(exc).__name__}: {exc}"
 
-    def __init__(self, db: Database, provider: Any, *, threads: int = 4, lease: float = 10.0) -> None:
+
+class Worker:
+    """Runs tasks from the shared queue in ``threads`` threads.
+
+    ``task_timeout`` (seconds): a task still running after it stops having its
+    lease renewed, so another worker recovers it, and its thread is replaced.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        provider: Provider,
+        *,
+        threads: int = 4,
+        lease: float = 10.0,
+        retry: RetryPolicy | None = None,
+        task_timeout: float = 300.0,
+    ) -> None:
         self.ctx = Context(db, provider)
         self.db = db
         self.threads = threads
         self.lease = lease
+        self.retry = retry or RetryPolicy()
+        self.task_timeout = task_timeout
         # With an inline provider the request that queued a task runs it itself
         # (so the client's first poll sees FINISHED); background threads only
         # take tasks left behind, e.g. queued behind another or orphaned by a crash.
@@ -76,20 +116,22 @@ class Worker:
         self.id = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self.wakeup = threading.Event()
         self._stop = threading.Event()
-        self._running: set[str] = set()
+        self._running: dict[str, tuple[float, int]] = {}  # task id -> (monotonic start, thread ident)
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
+        self._abandoned: set[int] = set()  # idents of loop threads stuck in a task
+        self._next_recovery = 0.0
 
     # -- running one task -------------------------------------------------
     def run_task(self, task: dict[str, Any]) -> None:
-        """Execute one claimed task to FINISHED or ERROR."""
+        """Execute one claimed task to FINISHED, ERROR or a later retry."""
         with self._lock:
-            self._running.add(task["id"])
+            self._running[task["id"]] = (time.monotonic(), threading.get_ident())
         try:
             self._execute(task)
         finally:
             with self._lock:
-                self._running.discard(task["id"])
+                self._running.pop(task["id"], None)
 
     def _execute(self, task: dict[str, Any]) -> None:
         handler_ = REGISTRY.get(task["task_type"])
@@ -101,18 +143,48 @@ class Worker:
                 if queue.finish(conn, task, self.id) and finalize is not None:
                     finalize(conn)
         except Exception as exc:  # noqa: BLE001 - every failure must end the task
-            message = exc.message if isinstance(exc, LbaasError) else f"{type(exc).__name__}: {exc}"
+            delay = self.retry.retry_in(exc, task["attempts"])
+            if delay is not None and self._reschedule(task, delay, describe(exc)):
+                return
             log.warning(
-                "task %s (%s) failed: %s\n%s", task["id"], task["task_type"], message, traceback.format_exc()
+                "task %s (%s) failed: %s", task["id"], task["task_type"], describe(exc), exc_info=True
             )
-            self.fail_task(task, message, worker_id=self.id)
+            self.fail_task(task, describe(exc), worker_id=self.id)
+
+    def _reschedule(self, task: dict[str, Any], delay: float, message: str) -> bool:
+        try:
+            with self.db.write() as conn:
+                done = queue.reschedule(conn, task, self.id, delay, message)
+        except Exception:  # noqa: BLE001 - then the task is failed instead
+            log.exception("task %s: could not reschedule", task["id"])
+            return False
+        if done:
+            log.info("task %s (%s): %s; retrying in %.2f s", task["id"], task["task_type"], message, delay)
+            threading.Timer(delay, self.wakeup.set).start()
+        return done
 
     def fail_task(self, task: dict[str, Any], message: str, worker_id: str | None) -> None:
-        """End a task in ERROR and undo its PENDING states."""
+        """End a task in ERROR and undo its PENDING states; set it aside if even that raises.
+
+        Raises only when the database itself refuses the set-aside; the task's
+        lease then lapses and recovery tries again one lease period later.
+        """
         handler_ = REGISTRY.get(task["task_type"])
+        try:
+            with self.db.write() as conn:
+                if queue.fail(conn, task, message, worker_id) and handler_ is not None:
+                    handler_.fail(conn, task, message)
+            return
+        except Exception as exc:  # noqa: BLE001 - the undo is buggy or met a state it cannot handle
+            undo_error = describe(exc)
+            log.exception(
+                "task %s (%s): its failure path raised; setting it aside", task["id"], task["task_type"]
+            )
+        reason = f"{message} (and undoing it failed: {undo_error}; set aside for an operator)"
         with self.db.write() as conn:
-            if queue.fail(conn, task, message, worker_id) and handler_ is not None:
-                handler_.fail(conn, task, message)
+            if queue.fail(conn, task, reason, worker_id, set_aside=True):
+                lifecycle.release(conn, task["id"], task["lock_key"])
+        log.error("task %s (%s) set aside: %s", task["id"], task["task_type"], reason)
 
     def run_inline(self, task_id: str) -> bool:
         """Run one task now, in the caller's thread, if it heads its queue."""
@@ -125,8 +197,10 @@ class Worker:
         return True
 
     def run_once(self) -> bool:
-        """Recover dead workers' tasks, then claim and run one; False if idle."""
-        self.recover()
+        """Recover dead workers' tasks now and then, then claim and run one; False if idle."""
+        if time.monotonic() >= self._next_recovery:
+            self._next_recovery = time.monotonic() + self.lease / 4
+            self.recover()
         # Look before locking: an idle worker must not take SQLite's write lock
         # five times a second, or API writes queue behind it (busy_timeout sleeps).
         with self.db.read() as conn:
@@ -142,19 +216,28 @@ class Worker:
         return True
 
     def recover(self) -> None:
-        """Re-queue tasks whose lease expired; fail those that keep killing workers."""
+        """Take over tasks whose lease lapsed: re-queue them, or fail those that keep dying."""
         with self.db.read() as conn:
             stale = queue.expired(conn)
         for task in stale:
-            if task["attempts"] >= MAX_ATTEMPTS:
-                self.fail_task(task, f"the task was interrupted {task['attempts']} times; giving up", None)
-                continue
-            with self.db.write() as conn:
-                if queue.requeue(conn, task["id"]):
-                    log.warning("task %s lost its worker; re-queued", task["id"])
+            try:
+                with self.db.write() as conn:
+                    if not queue.take_over(conn, task["id"], self.id, self.lease):
+                        continue  # another worker recovers it
+                if task["attempts"] >= MAX_INTERRUPTIONS:
+                    self.fail_task(
+                        task, f"the task was interrupted {task['attempts']} times; giving up", self.id
+                    )
+                    continue
+                with self.db.write() as conn:
+                    if queue.requeue(conn, task["id"], self.id):
+                        log.warning("task %s lost its worker; re-queued", task["id"])
+            except Exception:  # noqa: BLE001 - one broken task must not stop recovering the others
+                log.exception("recovering task %s failed; retrying after its lease", task["id"])
 
     def drain(self, max_tasks: int = 10_000) -> int:
         """Run tasks until none is runnable (tests and tooling)."""
+        self._next_recovery = 0.0
         done = 0
         while done < max_tasks and self.run_once():
             done += 1
@@ -163,23 +246,29 @@ class Worker:
     # -- background threads -------------------------------------------------
     def start(self) -> None:
         """Start the worker threads and the lease heartbeat."""
-        for n in range(self.threads):
-            t = threading.Thread(target=self._loop, name=f"lbaas-worker-{n}", daemon=True)
-            t.start()
-            self._threads.append(t)
+        for _ in range(self.threads):
+            self._start_loop()
         hb = threading.Thread(target=self._heartbeat, name="lbaas-heartbeat", daemon=True)
         hb.start()
         self._threads.append(hb)
+
+    def _start_loop(self) -> None:
+        t = threading.Thread(target=self._loop, name=f"lbaas-worker-{len(self._threads)}", daemon=True)
+        t.start()
+        self._threads.append(t)
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop claiming; wait for running tasks (their leases cover the rest)."""
         self._stop.set()
         self.wakeup.set()
+        deadline = time.monotonic() + timeout
         for t in self._threads:
-            t.join(timeout)
+            if t.ident not in self._abandoned:
+                t.join(max(0.0, deadline - time.monotonic()))
 
     def _loop(self) -> None:
-        while not self._stop.is_set():
+        me = threading.get_ident()
+        while not self._stop.is_set() and me not in self._abandoned:
             try:
                 busy = self.run_once()
             except Exception:  # noqa: BLE001 - the loop must survive a database hiccup
@@ -190,13 +279,38 @@ class Worker:
                 self.wakeup.clear()
 
     def housekeeping(self) -> None:
-        """Forget request fingerprints no retry can match any more."""
+        """Forget request fingerprints no retry can match any more; settle orphaned PENDING rows."""
         with self.db.write() as conn:
             conn.execute(
                 tables.idempotency.delete().where(
                     tables.idempotency.c.created_at < utcnow() - KEEP_FINGERPRINTS
                 )
             )
+        with self.db.write() as conn:
+            for what in lifecycle.repair_orphans(conn):
+                log.warning("settled a row no task held any more: %s", what)
+
+    def _watchdog(self) -> list[str]:
+        """Ids of tasks whose lease is still worth renewing; replace loop threads stuck past the timeout."""
+        now = time.monotonic()
+        with self._lock:
+            stuck = {
+                tid: ident for tid, (start, ident) in self._running.items() if now - start > self.task_timeout
+            }
+            for tid in stuck:
+                self._running.pop(tid)
+            ids = list(self._running)
+        loops = {t.ident for t in self._threads if t.name.startswith("lbaas-worker")}
+        for tid, ident in stuck.items():
+            log.error(
+                "task %s ran past %.0f s; its lease will lapse and it will be recovered",
+                tid,
+                self.task_timeout,
+            )
+            if ident in loops and ident not in self._abandoned and not self._stop.is_set():
+                self._abandoned.add(ident)  # it exits its loop if the task ever returns
+                self._start_loop()
+        return ids
 
     def _heartbeat(self) -> None:
         last_housekeeping = 0.0
@@ -207,8 +321,7 @@ class Worker:
                     self.housekeeping()
                 except Exception:  # noqa: BLE001
                     log.exception("housekeeping failed")
-            with self._lock:
-                ids = list(self._running)
+            ids = self._watchdog()
             if ids:
                 try:
                     with self.db.write() as conn:
