@@ -245,5 +245,41 @@ def add_read_only(resource_id: str, pair: str, database_url: str | None) -> None
     click.echo(f"read-only tag {key.strip()} set on {resource_id}")
 
 
+@main.group("tasks")
+def tasks_group() -> None:
+    """Operator views of the task queue."""
+
+
+@tasks_group.command("list")
+@click.option("--stuck", is_flag=True, help="Only tasks set aside because even failing them raised.")
+@click.option("--state", "states", multiple=True, type=click.Choice(["NEW", "RUNNING", "FINISHED", "ERROR"]))
+@click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
+@DB_OPT
+def tasks_list(stuck: bool, states: tuple[str, ...], limit: int, database_url: str | None) -> None:
+    """List tasks, newest first (internal ones too), with their errors."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from lbaas.tasks import queue
+
+    db = _db(database_url)
+    with db.read() as conn:
+        rows = queue.recent(conn, stuck=stuck, states=states, limit=limit)
+    table = Table("id", "type", "state", "load balancer / resource", "created", "set aside", "error")
+    for r in rows:
+        table.add_row(
+            r["id"],
+            r["task_type"] + (" (internal)" if r["internal"] else ""),
+            r["state"],
+            r["lock_key"],
+            str(r["created_on"])[:19],
+            str(r["set_aside_at"] or "")[:19],
+            (r["error"] or "")[:200],
+        )
+    Console(width=200).print(table)
+    if stuck and not rows:
+        click.echo("no task is set aside", err=True)
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -25,14 +25,17 @@ class Fault:
     match: Callable[[str, LoadBalancerGraph | None], bool]
     message: str = "injected data-plane failure"
     times: int = 1
+    error: type[ProviderError] = ProviderError
 
 
 class NoopProvider:
     name = "noop"
 
-    def __init__(self, delay_ms: int = 0) -> None:
+    def __init__(self, delay_ms: int = 0, *, inline: bool | None = None) -> None:
         self.delay_ms = delay_ms
-        self.inline = delay_ms == 0
+        # Tasks run inside the request that queued them unless they are held back
+        # (a delay, or ``inline=False`` so that tests can queue tasks behind each other).
+        self.inline = delay_ms == 0 if inline is None else inline
         self.calls: list[tuple[str, str]] = []
         self.faults: list[Fault] = []
         self._lock = threading.Lock()
@@ -54,7 +57,7 @@ class NoopProvider:
         if self.delay_ms:
             time.sleep(self.delay_ms / 1000)
         if fault is not None:
-            raise ProviderError(fault.message)
+            raise fault.error(fault.message)
 
     def apply(self, graph: LoadBalancerGraph) -> None:
         self._record("apply", graph.id, graph)

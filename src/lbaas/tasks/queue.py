@@ -282,9 +282,14 @@ def fail(
     return res.rowcount == 1
 
 
-def set_aside(conn: Connection, limit: int = 100) -> list[dict[str, Any]]:
-    """Tasks whose failure could not be handled cleanly, newest first (operators)."""
-    rows = conn.execute(
-        sa.select(*T.c).where(T.c.set_aside_at.is_not(None)).order_by(T.c.seq.desc()).limit(limit)
-    ).mappings()
-    return [dict(r) for r in rows]
+def recent(
+    conn: Connection, *, stuck: bool = False, states: Iterable[str] = (), limit: int = 100
+) -> list[dict[str, Any]]:
+    """Tasks newest first, internal ones included (operators): only set-aside ones with ``stuck``."""
+    q = sa.select(*T.c).order_by(T.c.seq.desc()).limit(limit)
+    if stuck:
+        q = q.where(T.c.set_aside_at.is_not(None))
+    states = list(states)
+    if states:
+        q = q.where(T.c.state.in_(states))
+    return [dict(r) for r in conn.execute(q).mappings()]
