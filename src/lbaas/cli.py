@@ -260,7 +260,7 @@ def tasks_list(stuck: bool, states: tuple[str, ...], limit: int, database_url: s
     from rich.console import Console
     from rich.table import Table
 
-    from lbaas.tasks import queue
+    from lbaas.db import queue
 
     db = _db(database_url)
     with db.read() as conn:

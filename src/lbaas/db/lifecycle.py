@@ -15,8 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from lbaas.clock import utcnow
-from lbaas.db import tables
-from lbaas.tasks import queue
+from lbaas.db import queue, tables
 
 LB = tables.load_balancers
 PENDING = ("PENDING_CREATE", "PENDING_UPDATE", "PENDING_DELETE")

@@ -16,10 +16,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from lbaas.clock import new_id, utcnow
-from lbaas.db import lifecycle, tables
+from lbaas.db import lifecycle, queue, tables
 from lbaas.errors import Conflict, NotFound
 from lbaas.services.common import Ctx, lock_row
-from lbaas.tasks import queue
 
 LB = tables.load_balancers
 

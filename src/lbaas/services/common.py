@@ -11,10 +11,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from lbaas.db import tables
+from lbaas.db.queue import Scope
 from lbaas.domain.tags import Tag
 from lbaas.errors import NotFound, ValidationFailed
 from lbaas.services.auth import Principal, authenticate, digest
-from lbaas.tasks.queue import Scope
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,13 +15,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from lbaas.clock import new_id, utcnow
-from lbaas.db import ipam, lifecycle, tables
+from lbaas.db import ipam, lifecycle, queue, tables
 from lbaas.domain import tags as tags_mod
 from lbaas.errors import Conflict, ValidationFailed
 from lbaas.services import children, quotas, views
 from lbaas.services import load_balancers as lbs
 from lbaas.services.common import Ctx, fetch_page, get_row, load_tags, lock_row, page, tag_filters, write_tags
-from lbaas.tasks import queue
 
 FIP = tables.floating_ips
 LB = tables.load_balancers

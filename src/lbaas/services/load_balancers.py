@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from lbaas.clock import fmt_task, new_id, utcnow
-from lbaas.db import ipam, lifecycle, tables
+from lbaas.db import ipam, lifecycle, queue, tables
 from lbaas.domain import tags as tags_mod
 from lbaas.errors import Conflict, NotFound, ValidationFailed
 from lbaas.services import quotas, views
@@ -26,7 +26,6 @@ from lbaas.services.common import (
     tag_filters,
     write_tags,
 )
-from lbaas.tasks import queue
 
 LB = tables.load_balancers
 FIP = tables.floating_ips

@@ -8,11 +8,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from lbaas.clock import fmt_resource, utcnow
-from lbaas.db import tables
+from lbaas.db import queue, tables
 from lbaas.errors import Conflict, NotFound, ValidationFailed
 from lbaas.services.auth import Principal
 from lbaas.services.common import fetch_page, page
-from lbaas.tasks import queue
 
 P = tables.projects
 R = tables.regions

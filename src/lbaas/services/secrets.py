@@ -16,11 +16,10 @@ from sqlalchemy.engine import Connection
 
 from lbaas import certs
 from lbaas.clock import new_id, utcnow
-from lbaas.db import tables
+from lbaas.db import queue, tables
 from lbaas.domain import references
 from lbaas.errors import Conflict, NotFound, ValidationFailed
 from lbaas.services.common import Ctx, fetch_page, get_row, lock_row, page
-from lbaas.tasks import queue
 
 S = tables.secrets
 T = tables.tasks

@@ -12,8 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from lbaas.db import ipam, lifecycle, tables
-from lbaas.tasks import queue
+from lbaas.db import ipam, lifecycle, queue, tables
 from lbaas.tasks.worker import Context, Finalize, handler
 
 FIP = tables.floating_ips

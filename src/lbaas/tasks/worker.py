@@ -38,11 +38,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from lbaas.clock import utcnow
-from lbaas.db import lifecycle, tables
+from lbaas.db import lifecycle, queue, tables
 from lbaas.db.engine import Database
 from lbaas.errors import LbaasError
 from lbaas.providers.base import Provider
-from lbaas.tasks import queue
 from lbaas.tasks.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
