@@ -139,7 +139,7 @@ def started(
         yield proc
     finally:
         if proc.poll() is None:
-            proc.send_signal(signal.SIGUSR1)  # soft stop
+            proc.send_signal(signal.SIGTERM)  # hard stop: tests keep no connection worth draining
             try:
                 proc.wait(5)
             except subprocess.TimeoutExpired:
