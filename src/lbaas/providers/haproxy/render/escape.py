@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_SAFE_WORD = re.compile(r"[A-Za-z0-9._:/@+=,-]+")
+_SAFE_WORD = re.compile(r"[A-Za-z0-9._:/@+=,()-]+")
 _SAFE_ARG = re.compile(r"[A-Za-z0-9._:/@+=-]+")
 _SAFE_PATH = re.compile(r"/[A-Za-z0-9._/-]*")
 
