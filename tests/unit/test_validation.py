@@ -725,6 +725,9 @@ def test_l7_rule_valid(rule_type: str, compare: str, key: str | None, value: str
         ("PATH", "REGEX", None, "([a-z]", "value"),
         ("PATH", "REGEX", None, "*.jpg", "value"),
         ("HEADER", "REGEX", "X-A", "a{2,1}", "value"),
+        # Python's re accepts these; PCRE2 (HAProxy's engine) refuses them.
+        ("PATH", "REGEX", None, r"^/\u0061$", "value"),
+        ("PATH", "REGEX", None, r"(?<=a+)b", "value"),
         ("PATH", "EQUAL_TO", None, "", "value"),
         ("PATH", "EQUAL_TO", None, '/a"b', "value"),
         ("PATH", "EQUAL_TO", None, "/a\nb", "value"),
@@ -805,7 +808,7 @@ def test_string_tags_custom_field() -> None:
 
 
 def test_module_is_pure() -> None:
-    """stdlib + lbaas.errors + lbaas.domain.enums only."""
+    """stdlib + lbaas.errors + lbaas.domain.enums (+ the stdlib-only PCRE2 binding) only."""
     import ast
     import sys
     from pathlib import Path
@@ -820,5 +823,5 @@ def test_module_is_pure() -> None:
         for alias in node.names
     }
     local = {m for m in imported if m and m.startswith("lbaas")}
-    assert local == {"lbaas.errors", "lbaas.domain.enums"}
+    assert local == {"lbaas.errors", "lbaas.domain.enums", "lbaas.domain.pcre2"}
     assert all(m in sys.stdlib_module_names or m == "__future__" for m in imported - local)

@@ -31,6 +31,7 @@ from lbaas.domain.enums import (
     PoolProtocol,
     SessionPersistenceType,
 )
+from lbaas.domain.pcre2 import check_regex
 from lbaas.errors import ValidationFailed
 
 _E = TypeVar("_E", bound=StrEnum)
@@ -509,10 +510,10 @@ def _l7_value_problem(rule_type: L7RuleType, compare: L7CompareType, value: obje
     if rule_type is L7RuleType.SSL_VERIFY_RESULT and not re.fullmatch(r"[0-9]+", value):
         return "SSL_VERIFY_RESULT rules take a verify result code, an integer >= 0"
     if compare is L7CompareType.REGEX:
-        try:
-            re.compile(value)
-        except re.error as exc:
-            return f"Invalid regular expression: {exc}"
+        # HAProxy's own engine (PCRE2), not Python's re: see lbaas.domain.pcre2.
+        problem = check_regex(value, caseless=rule_type is L7RuleType.HOST_NAME)
+        if problem:
+            return f"Invalid regular expression: {problem}"
     return None
 
 
@@ -522,8 +523,7 @@ def check_l7_rule(
     """Check that an L7 rule's key, compare type and value fit its type.
 
     ``invert`` is accepted for symmetry with the API; no rule depends on it. Regular
-    expressions are checked with Python's ``re``; HAProxy uses PCRE, whose few extra
-    refusals surface at ``haproxy -c`` time.
+    expressions are checked with PCRE2, the library HAProxy compiles them with.
     """
     typ = _as(L7RuleType, rule_type, "type")
     compare = _as(L7CompareType, compare_type, "compare_type")

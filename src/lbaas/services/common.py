@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection
 
 from lbaas.db import tables
 from lbaas.db.queue import Scope
+from lbaas.domain.flavors import FLAVORS
 from lbaas.domain.tags import Tag
 from lbaas.errors import NotFound, ValidationFailed
 from lbaas.services.auth import Principal, authenticate, digest
@@ -30,15 +31,6 @@ class Ctx:
     @property
     def task_scope(self) -> Scope:
         return Scope(self.project_id, self.region_id, self.principal.user_id, self.request_id)
-
-
-FLAVORS: dict[str, tuple[int, int]] = {
-    # name: (vcpus, ram MiB); flavor_id == flavor_name, as at Gcore.
-    "lb1-1-2": (1, 2048),
-    "lb1-2-4": (2, 4096),
-    "lb1-4-8": (4, 8192),
-    "lb1-8-16": (8, 16384),
-}
 
 
 def flavor_view(name: str | None) -> dict[str, Any] | None:

@@ -1,0 +1,84 @@
+"""The ``global`` and ``defaults`` sections, and the process-wide numbers they carry."""
+
+from __future__ import annotations
+
+from lbaas.domain.flavors import DEFAULT_FLAVOR, FLAVORS
+from lbaas.domain.model import LoadBalancerSnapshot
+from lbaas.providers.haproxy.render.bundle import SERVER_STATE_FILE, SOCKET_PATH_MAX, Env
+from lbaas.providers.haproxy.render.escape import RenderError, path
+
+# Descriptors HAProxy 2.6 needs besides 2 per connection (src/haproxy.c compute_ideal_maxsock
+# and the "maxsock++" of each socket eater): 10 reserved, the stats socket (1 + its 10
+# connections), the master-worker socketpair and master CLI, log sockets; plus a margin.
+FD_RESERVE = 64
+DEFAULT_TIMEOUT_CLIENT_MS = 50_000
+DEFAULT_TIMEOUT_CONNECT_MS = 5_000
+DEFAULT_TIMEOUT_SERVER_MS = 50_000
+TIMEOUT_HTTP_REQUEST = "10s"
+
+
+def nbthread(snapshot: LoadBalancerSnapshot, env: Env) -> int:
+    """Worker threads: the flavor's vCPUs, at most the host's cores.
+
+    The default flavor (``flavor`` null) is :data:`lbaas.domain.flavors.DEFAULT_FLAVOR`,
+    lb1-1-2: one thread. Measured on 2 vCPUs, one thread is also the faster choice when the
+    load generator or other LBs share the cores (HAPROXY_NOTES.md).
+    """
+    vcpus = snapshot.flavor.vcpus if snapshot.flavor else FLAVORS[DEFAULT_FLAVOR][0]
+    return max(1, min(vcpus, env.host_cpus))
+
+
+def max_connections(env: Env, threads: int, bind_sockets: int, servers: int) -> int:
+    """The global ``maxconn`` the descriptor limit allows.
+
+    HAProxy 2.6 needs ``maxsock = 2 * maxconn + 3 * nbthread + sockets`` descriptors
+    (one listening socket per bind, one per server with checks, the CLI and log sockets)
+    and refuses to *start*, after ``haproxy -c`` passed, when ``maxsock`` exceeds the limit.
+    So: ``maxconn = (fd_limit - FD_RESERVE - 3 * threads - bind_sockets - servers) // 2``;
+    with 20,000 descriptors, 2 threads and a handful of binds and servers, about 9,960.
+    """
+    overhead = FD_RESERVE + 3 * threads + bind_sockets + servers
+    maxconn = (env.fd_limit - overhead) // 2
+    if maxconn < 1:
+        raise RenderError(f"a file-descriptor limit of {env.fd_limit} leaves no room for connections")
+    return maxconn
+
+
+def socket_path(snapshot: LoadBalancerSnapshot, env: Env) -> str:
+    sock = path(f"{env.run_dir.rstrip('/')}/{snapshot.id}.sock", "stats socket path")
+    if len(sock) > SOCKET_PATH_MAX:
+        raise RenderError(f"stats socket path {sock!r} exceeds HAProxy's {SOCKET_PATH_MAX} characters")
+    return sock
+
+
+def global_section(
+    snapshot: LoadBalancerSnapshot, env: Env, *, maxconn: int, threads: int, logging: bool, ping: bool
+) -> list[str]:
+    lines = [
+        "global",
+        f"    maxconn {maxconn}",
+        f"    nbthread {threads}",
+        f"    hard-stop-after {int(env.hard_stop_after_s)}s",
+        "    noreuseport",
+        f"    stats socket {socket_path(snapshot, env)} mode 600 level admin",
+        f"    server-state-file {path(env.lb_dir.rstrip('/') + '/' + SERVER_STATE_FILE)}",
+    ]
+    if logging and env.log_socket:
+        lines.append(f"    log {path(env.log_socket, 'log socket')} len 8192 format raw local0 info")
+    if ping:
+        lines += ["    external-check", "    insecure-fork-wanted"]
+    return lines
+
+
+def defaults_section(logging: bool) -> list[str]:
+    return [
+        "defaults",
+        "    log global" if logging else "    no log",
+        "    retries 3",
+        "    option redispatch",
+        "    load-server-state-from-file global",
+        f"    timeout connect {DEFAULT_TIMEOUT_CONNECT_MS}",
+        f"    timeout client {DEFAULT_TIMEOUT_CLIENT_MS}",
+        f"    timeout server {DEFAULT_TIMEOUT_SERVER_MS}",
+        f"    timeout http-request {TIMEOUT_HTTP_REQUEST}",
+    ]
