@@ -1,0 +1,56 @@
+"""Errors of the HAProxy host layer; all are :class:`lbaas.errors.ProviderError`.
+
+``retriable`` says whether the same call can succeed later without a change of input
+(a socket that is busy or missing during a reload, a worker that did not come up in
+time), as the task engine reads it.
+"""
+
+from __future__ import annotations
+
+from lbaas.errors import ProviderError
+
+
+class HaproxyError(ProviderError):
+    """The HAProxy data plane failed."""
+
+    def __init__(self, message: str, *, retriable: bool = False, detail: str = "") -> None:
+        super().__init__(message)
+        self.retriable = retriable
+        #: HAProxy's own words (``haproxy -c`` output, the master's log, a CLI reply).
+        self.detail = detail
+
+
+class UnsupportedHaproxy(HaproxyError):
+    """The installed HAProxy is missing or older than lbaas needs."""
+
+
+class ConfigInvalid(HaproxyError):
+    """``haproxy -c`` refused a configuration; the live one was left untouched."""
+
+
+class StartFailed(HaproxyError):
+    """A master process did not come up with a worker."""
+
+
+class ReloadFailed(HaproxyError):
+    """A reload did not produce a new worker; the old one keeps the old configuration."""
+
+
+class NotRunning(HaproxyError):
+    """No master process serves this load balancer."""
+
+
+class SocketUnavailable(HaproxyError):
+    """A runtime socket is missing, refuses, resets or times out (always retriable)."""
+
+    def __init__(self, message: str, *, detail: str = "") -> None:
+        super().__init__(message, retriable=True, detail=detail)
+
+
+class CommandFailed(HaproxyError):
+    """HAProxy answered a runtime command with an error."""
+
+    def __init__(self, command: str, reply: str, *, retriable: bool = False) -> None:
+        super().__init__(f"HAProxy refused {command!r}: {reply.strip()}", retriable=retriable, detail=reply)
+        self.command = command
+        self.reply = reply
