@@ -193,6 +193,7 @@ def install(
         if name not in names:
             raise ValueError(f"executable {name!r} is not in the bundle")
     paths.prepare()
+    ensure_state_file(paths)
     old_manifest_bytes = _read(paths.manifest_file)
     old_files = set(_manifest(paths).get("files", {}))
     modes = {n: (0o700 if n in executables else 0o600) for n in names}
@@ -259,6 +260,16 @@ def install(
     _fsync_dir(paths.dir)
     result._previous = previous
     return result
+
+
+#: A server-state file with no servers: HAProxy warns about a missing or empty one.
+EMPTY_SERVER_STATE = b"1\n"
+
+
+def ensure_state_file(paths: LbPaths) -> None:
+    """Create the LB's ``server-state`` file (version line only) if it does not exist."""
+    if not paths.state_file.exists():
+        write_atomic(paths.state_file, EMPTY_SERVER_STATE)
 
 
 def remove_all(paths: LbPaths) -> None:

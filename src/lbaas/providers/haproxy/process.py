@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lbaas.providers.haproxy.errors import NotRunning, ReloadFailed, SocketUnavailable, StartFailed
-from lbaas.providers.haproxy.files import write_atomic
+from lbaas.providers.haproxy.files import ensure_state_file, write_atomic
 from lbaas.providers.haproxy.paths import Layout, LbPaths
 from lbaas.providers.haproxy.runtime import MasterSocket, ProcInfo
 
@@ -368,6 +368,7 @@ class HaproxyProcess:
         paths.prepare()
         if not paths.config.exists():
             raise StartFailed(f"no configuration at {paths.config}")
+        ensure_state_file(paths)
         for sock in (paths.master_socket, paths.stats_socket):
             sock.unlink(missing_ok=True)
         if self._log_size() > LOG_ROTATE_BYTES:
