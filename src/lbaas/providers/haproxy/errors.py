@@ -7,7 +7,19 @@ time), as the task engine reads it.
 
 from __future__ import annotations
 
+import re
+
 from lbaas.errors import ProviderError
+
+_PREFIX = re.compile(r"^\[(ALERT|WARNING|NOTICE)\]\s+\(\d+\)\s*:\s*")
+
+
+def alerts(output: str) -> str:
+    """HAProxy's ``[ALERT]`` lines of some output, without their ``[ALERT] (pid) :`` prefix,
+    joined by `` | ``; its last lines when it has no alert."""
+    lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
+    picked = [ln for ln in lines if ln.startswith("[ALERT]")] or lines[-3:]
+    return " | ".join(_PREFIX.sub("", ln) for ln in picked) or "(HAProxy said nothing)"
 
 
 class HaproxyError(ProviderError):

@@ -32,7 +32,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from lbaas.providers.haproxy.errors import ConfigInvalid, HaproxyError
+from lbaas.providers.haproxy.errors import ConfigInvalid, HaproxyError, alerts
 from lbaas.providers.haproxy.paths import CONFIG_FILE, RESERVED_FILES, LbPaths
 
 CHECK_TIMEOUT = 30.0
@@ -106,8 +106,7 @@ def check_config(config: Path, haproxy_bin: str = "haproxy", timeout: float = CH
         raise HaproxyError(f"haproxy -c took over {timeout}s", retriable=True) from exc
     output = (proc.stdout + proc.stderr).decode("utf-8", "replace")
     if proc.returncode != 0:
-        alerts = [line for line in output.splitlines() if "[ALERT]" in line] or output.splitlines()[-3:]
-        raise ConfigInvalid("HAProxy refused the configuration: " + " | ".join(alerts), detail=output)
+        raise ConfigInvalid("HAProxy refused the configuration: " + alerts(output), detail=output)
     return output
 
 

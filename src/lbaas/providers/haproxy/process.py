@@ -32,7 +32,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from lbaas.providers.haproxy.errors import NotRunning, ReloadFailed, SocketUnavailable, StartFailed
+from lbaas.providers.haproxy.errors import NotRunning, ReloadFailed, SocketUnavailable, StartFailed, alerts
 from lbaas.providers.haproxy.files import ensure_state_file, write_atomic
 from lbaas.providers.haproxy.paths import Layout, LbPaths
 from lbaas.providers.haproxy.runtime import MasterSocket, ProcInfo
@@ -408,7 +408,7 @@ class HaproxyProcess:
                 _reap(child.pid)
                 log = self.log_since(offset)
                 raise StartFailed(
-                    f"HAProxy exited with status {child.returncode} at start: {_alerts(log)}", detail=log
+                    f"HAProxy exited with status {child.returncode} at start: {alerts(log)}", detail=log
                 )
             try:
                 info = self.master.show_proc()
@@ -422,7 +422,7 @@ class HaproxyProcess:
                 _reap(child.pid)
                 log = self.log_since(offset)
                 raise StartFailed(
-                    f"HAProxy started no worker within {self.start_timeout}s: {_alerts(log)}",
+                    f"HAProxy started no worker within {self.start_timeout}s: {alerts(log)}",
                     retriable=True,
                     detail=log,
                 )
@@ -480,7 +480,7 @@ class HaproxyProcess:
                 if info.failed_reloads > before.failed_reloads:
                     log = self.log_since(offset)
                     raise ReloadFailed(
-                        f"HAProxy kept the old configuration, the reload failed: {_alerts(log)}",
+                        f"HAProxy kept the old configuration, the reload failed: {alerts(log)}",
                         retriable=True,
                         detail=log,
                     )
@@ -491,7 +491,7 @@ class HaproxyProcess:
             if time.monotonic() >= deadline:
                 log = self.log_since(offset)
                 raise ReloadFailed(
-                    f"no new HAProxy worker within {self.reload_timeout}s of the reload: {_alerts(log)}",
+                    f"no new HAProxy worker within {self.reload_timeout}s of the reload: {alerts(log)}",
                     retriable=True,
                     detail=log,
                 )
@@ -520,10 +520,3 @@ def _children_of(pid: int) -> list[int]:
     """Live processes whose parent is ``pid``."""
     pids = (int(e.name) for e in os.scandir("/proc") if e.name.isdigit())
     return [p for p in pids if _ppid(p) == pid and alive(p)]
-
-
-def _alerts(log: str) -> str:
-    """HAProxy's ALERT lines of a log excerpt, else its last lines."""
-    lines = [ln.strip() for ln in log.splitlines() if ln.strip()]
-    alerts = [ln for ln in lines if "[ALERT]" in ln]
-    return " | ".join(alerts or lines[-3:]) or "(HAProxy said nothing)"
