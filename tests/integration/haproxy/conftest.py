@@ -78,12 +78,14 @@ class _QuietServer(http.server.ThreadingHTTPServer):
 
 
 class Backend:
-    """A small HTTP/1.1 server in a thread: answers its name, counts hits, ``/health`` → ``health``."""
+    """A small HTTP/1.1 server in a thread: answers its name, counts hits, ``/health`` → ``health``,
+    ``/slow`` after ``delay`` seconds."""
 
     def __init__(self, name: str, ip: str = "127.0.0.1") -> None:
         self.name = name
         self.hits = 0
         self.health = 200
+        self.delay = 0.0
         self._lock = threading.Lock()
         backend = self
 
@@ -95,6 +97,8 @@ class Backend:
                 if self.path.startswith("/health"):
                     status, body = backend.health, b"health"
                 else:
+                    if self.path.startswith("/slow"):
+                        time.sleep(backend.delay)
                     with backend._lock:
                         backend.hits += 1
                     status, body = 200, backend.name.encode()

@@ -129,7 +129,9 @@ def test_reload_that_fails_at_start_is_reported_and_old_worker_keeps_serving(lab
     a = backends("a")
     lb = lab.lb()
     vip, port = lab.addresses.endpoint()
-    good = config(lb, vip, port, [Server("a", a.address, a.port)], frontend=["http-response set-header X-Gen good"])
+    good = config(
+        lb, vip, port, [Server("a", a.address, a.port)], frontend=["http-response set-header X-Gen good"]
+    )
     started = lab.deploy(lb, good).status
     # passes haproxy -c, cannot start: needs 2 * maxconn descriptors, more than the hard limit
     bad = config(lb, vip, port, [Server("a", a.address, a.port)], maxconn=hard)

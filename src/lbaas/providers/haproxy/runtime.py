@@ -87,6 +87,9 @@ class Reply:
     @property
     def ok(self) -> bool:
         # Levels 0-3 are emerg..err (HAProxy's syslog levels); unprefixed text is data.
+        # 2.6 answers an unknown command at level 6 (info), with suggestions.
+        if self.text.startswith("Unknown command"):
+            return False
         return self.severity is None or self.severity > 3
 
     def raise_for_error(self) -> Reply:
