@@ -184,15 +184,17 @@ def config(
     servers: Sequence[Server],
     *,
     maxconn: int = 2000,
+    nbthread: int = 1,
     balance: str = "roundrobin",
     frontend: Sequence[str] = (),
     backend: Sequence[str] = (),
+    defaults: Sequence[str] = (),
 ) -> str:
     """A small hand-written configuration in the shape lbaas runs (stats socket, state file)."""
     lines = [
         "global",
         f"    maxconn {maxconn}",
-        "    nbthread 1",
+        f"    nbthread {nbthread}",
         f"    stats socket {lb.stats_socket} mode 600 level admin",
         f"    server-state-file {lb.state_file}",
         "defaults",
@@ -202,6 +204,7 @@ def config(
         "    timeout server 10s",
         "    option idle-close-on-response",
         "    load-server-state-from-file global",
+        *(f"    {line}" for line in defaults),
         "frontend fe",
         f"    bind {vip}:{port}",
         *(f"    {line}" for line in frontend),
