@@ -277,3 +277,45 @@ def test_master_socket_replies_and_reload_of_an_adopted_master(lab: Lab, backend
     assert done.status.reloads == 1 and done.new_worker_pid != info.workers[0].pid
     assert get(vip, port)[1] == "b"
     assert os.stat(lb.running_file).st_size > 0
+
+
+def test_a_master_on_our_config_with_another_cli_socket_makes_way(lab: Lab, backends) -> None:
+    """LBAAS_RUN_DIR changed between two lbaas runs: the old master cannot be driven, so start()
+    replaces it rather than running a second master beside it."""
+    a = backends("a")
+    lb = lab.lb()
+    vip, port = lab.addresses.endpoint()
+    files.install(lb, {"haproxy.cfg": config(lb, vip, port, [Server("a", a.address, a.port)]).encode()})
+    elsewhere = lab.layout.run_dir.parent / "old-run"
+    elsewhere.mkdir(mode=0o700)
+    foreign = subprocess.Popen(
+        [lab.haproxy_bin, "-W", "-S", f"{elsewhere}/m.sock,mode,600", "-f", str(lb.config)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        wait_for(lambda: (elsewhere / "m.sock").exists())
+        assert find_running(lab.layout) == []  # not under our run directory
+        assert lab.process(lb).master_pid() is None
+        started = lab.process(lb).start()
+        assert not started.adopted and started.status.master_pid != foreign.pid
+        foreign.wait(10)
+        assert get(vip, port)[1] == "a"
+    finally:
+        if foreign.poll() is None:
+            foreign.kill()
+            foreign.wait(5)
+
+
+def test_the_master_log_is_trimmed(lab: Lab) -> None:
+    lb = lab.lb()
+    lb.prepare()
+    lines = b"".join(b"[NOTICE]   (1) : line %d\n" % i for i in range(100_000))
+    lb.log_file.write_bytes(lines)
+    assert len(lines) > 1 << 20
+    lab.process(lb)._trim_log()
+    kept = lb.log_file.read_bytes()
+    assert 0 < len(kept) <= 64 << 10
+    assert kept.startswith(b"[NOTICE]") and kept.endswith(b"line 99999\n")

@@ -30,9 +30,7 @@ LOG_FILE = "haproxy.log"
 RUNNING_FILE = "running.json"
 MANIFEST_FILE = "bundle.json"
 #: Names of the LB directory a bundle may not use: they belong to the process layer.
-RESERVED_FILES = frozenset(
-    {SERVER_STATE_FILE, PID_FILE, LOG_FILE, LOG_FILE + ".1", RUNNING_FILE, MANIFEST_FILE}
-)
+RESERVED_FILES = frozenset({SERVER_STATE_FILE, PID_FILE, LOG_FILE, RUNNING_FILE, MANIFEST_FILE})
 #: A load balancer id becomes a file name: letters, digits, ``-``, ``_``, ``.`` (not leading).
 _LB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 #: The longest id the layout must fit (a UUID).

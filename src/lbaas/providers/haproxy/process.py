@@ -21,6 +21,7 @@ whose LB directory is gone).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import os
@@ -41,6 +42,7 @@ START_TIMEOUT = 10.0
 RELOAD_TIMEOUT = 10.0
 STOP_GRACE = 10.0
 LOG_ROTATE_BYTES = 1 << 20
+LOG_KEEP_BYTES = 64 << 10
 _POLL = 0.005
 
 # Masters this process started: reaped when they stop, so they leave no zombie behind.
@@ -135,38 +137,44 @@ class MasterProcess:
     argv: tuple[str, ...]
 
 
-def _is_under(path: str | None, root: Path) -> bool:
-    if not path:
-        return False
-    return Path(os.path.abspath(path)).is_relative_to(root)
+def _abs(path: str | None) -> Path | None:
+    return Path(os.path.abspath(path)) if path else None
 
 
-def find_running(layout: Layout) -> list[MasterProcess]:
-    """Every live HAProxy master whose ``-f`` is under the layout's data directory and
-    ``-S`` under its run directory, with its workers; sorted by LB id, then age."""
-    ours: dict[int, tuple[list[str], Path, Path]] = {}
+def all_masters() -> list[MasterProcess]:
+    """Every live master-worker HAProxy master on the host (``lb_id`` left empty), with its workers."""
+    procs: dict[int, tuple[list[str], Path | None, Path | None]] = {}
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
         pid = int(entry.name)
         argv = _argv(pid)
-        if not argv or "haproxy" not in os.path.basename(argv[0]) or "-W" not in argv:
+        if not argv or "haproxy" not in os.path.basename(argv[0]) or "-W" not in argv or not alive(pid):
             continue
-        config, master = _option(argv, "-f"), (_option(argv, "-S") or "").split(",")[0]
-        if not (_is_under(config, layout.data_dir) and _is_under(master, layout.run_dir)):
-            continue
-        if alive(pid):
-            ours[pid] = (argv, Path(os.path.abspath(config or "")), Path(os.path.abspath(master)))
+        procs[pid] = (argv, _abs(_option(argv, "-f")), _abs((_option(argv, "-S") or "").split(",")[0]))
+    parents = {pid: _ppid(pid) for pid in procs}
     masters = []
-    for pid, (argv, config, master) in ours.items():
-        parent = _ppid(pid)
-        if parent in ours and ours[parent][2] == master:
-            continue  # a worker of one of ours
-        lb = layout.lb_from_config(config)
-        workers = tuple(sorted(p for p, v in ours.items() if _ppid(p) == pid and v[2] == master))
-        masters.append(MasterProcess(pid, lb.lb_id if lb else "", config, master, workers, tuple(argv)))
-    masters.sort(key=lambda m: (m.lb_id, _start_ticks(m.pid), m.pid))
+    for pid, (argv, config, sock) in procs.items():
+        parent = parents[pid]
+        if parent in procs and procs[parent][2] == sock:
+            continue  # a worker: its parent is the master with the same CLI socket
+        workers = tuple(sorted(p for p, ppid in parents.items() if ppid == pid and procs[p][2] == sock))
+        masters.append(MasterProcess(pid, "", config or Path(), sock or Path(), workers, tuple(argv)))
+    masters.sort(key=lambda m: (_start_ticks(m.pid), m.pid))
     return masters
+
+
+def find_running(layout: Layout) -> list[MasterProcess]:
+    """Every live HAProxy master whose ``-f`` is under the layout's data directory and
+    ``-S`` under its run directory, with its workers; sorted by LB id, then age."""
+    found = []
+    for master in all_masters():
+        sock, config = master.master_socket, master.config
+        if config.is_relative_to(layout.data_dir) and sock.is_relative_to(layout.run_dir):
+            lb = layout.lb_from_config(master.config)
+            found.append(dataclasses.replace(master, lb_id=lb.lb_id if lb else ""))
+    found.sort(key=lambda m: m.lb_id)  # stable: age order within an LB
+    return found
 
 
 def _pidfile_pid(paths: LbPaths) -> int | None:
@@ -278,27 +286,20 @@ class HaproxyProcess:
 
     # Inspection
 
-    def _is_our_master(self, pid: int | None) -> bool:
-        if pid is None or not alive(pid):
-            return False
-        argv = _argv(pid)
-        if not argv or "haproxy" not in os.path.basename(argv[0]):
-            return False
-        config = _option(argv, "-f")
-        return config is not None and Path(os.path.abspath(config)) == self.paths.config
+    def _masters(self) -> list[MasterProcess]:
+        """Live masters running this LB's configuration, whatever their CLI socket."""
+        return [m for m in all_masters() if m.config == self.paths.config]
 
     def master_pid(self) -> int | None:
-        """The live master of this LB: the pid file's if it is one, else one found in ``/proc``."""
+        """The live master of this LB (``-f`` our config, ``-S`` our master socket): the pid
+        file's when it is one, else the newest found in ``/proc``. Reaps ours that exited."""
         pid = _pidfile_pid(self.paths)
-        if self._is_our_master(pid):
+        if pid is not None and not alive(pid):
+            _reap(pid)
+        ours = [m.pid for m in self._masters() if m.master_socket == self.paths.master_socket]
+        if pid in ours:
             return pid
-        for pid in self._scan():
-            return pid
-        return None
-
-    def _scan(self) -> list[int]:
-        layout = Layout(self.paths.dir.parent, self.paths.run_dir)
-        return [m.pid for m in find_running(layout) if m.config == self.paths.config]
+        return ours[-1] if ours else None
 
     def _recorded_hash(self, master_pid: int) -> str | None:
         try:
@@ -345,6 +346,18 @@ class HaproxyProcess:
             return ""
         return data[-limit:].decode("utf-8", "replace")
 
+    def _trim_log(self) -> None:
+        """Keep the master's log under ``LOG_ROTATE_BYTES``: past it, only its last 64 KiB stay.
+        Truncating in place is safe: the master appends (``O_APPEND``)."""
+        if self._log_size() <= LOG_ROTATE_BYTES:
+            return
+        with open(self.paths.log_file, "r+b") as fh:
+            fh.seek(-LOG_KEEP_BYTES, os.SEEK_END)
+            tail = fh.read()
+            fh.seek(0)
+            fh.truncate()
+            fh.write(tail[tail.find(b"\n") + 1 :])
+
     def _log_size(self) -> int:
         try:
             return self.paths.log_file.stat().st_size
@@ -365,14 +378,17 @@ class HaproxyProcess:
         if existing is not None:
             return Started(self.status(), time.monotonic() - began, adopted=True)
         paths = self.paths
+        for foreign in (m for m in self._masters() if m.master_socket != paths.master_socket):
+            # runs our configuration but answers on another CLI socket (LBAAS_RUN_DIR changed):
+            # lbaas cannot drive it, so it makes way
+            terminate(foreign.pid, foreign.worker_pids, grace=2.0)
         paths.prepare()
         if not paths.config.exists():
             raise StartFailed(f"no configuration at {paths.config}")
         ensure_state_file(paths)
         for sock in (paths.master_socket, paths.stats_socket):
             sock.unlink(missing_ok=True)
-        if self._log_size() > LOG_ROTATE_BYTES:
-            os.replace(paths.log_file, paths.log_file.with_name(paths.log_file.name + ".1"))
+        self._trim_log()
         offset = self._log_size()
         config_sha256 = config_sha256 or _sha256(paths.config)
         argv = [
@@ -462,6 +478,7 @@ class HaproxyProcess:
                 raise NotRunning(f"no HAProxy master runs for {self.paths.lb_id}") from exc
             raise
         config_sha256 = config_sha256 or _sha256(self.paths.config)
+        self._trim_log()
         offset = self._log_size()
         self._send_reload()
         old = set(before.worker_pids)
@@ -502,21 +519,11 @@ class HaproxyProcess:
     def stop(self, grace: float = STOP_GRACE) -> bool:
         """Stop every master of this LB (soft stop, then SIGTERM, then SIGKILL after ``grace``)
         and remove its sockets, pid file and running record. Returns whether one ran."""
-        masters = set(self._scan())
-        pid = _pidfile_pid(self.paths)
-        if self._is_our_master(pid):
-            masters.add(pid)  # type: ignore[arg-type]
-        for master in sorted(masters):
-            workers = tuple(_children_of(master))
-            terminate(master, workers, grace)
-            _reap(master)
+        masters = self._masters()
+        for master in masters:
+            terminate(master.pid, master.worker_pids, grace)
+            _reap(master.pid)
         for path in (self.paths.master_socket, self.paths.stats_socket, self.paths.pid_file):
             path.unlink(missing_ok=True)
         self.paths.running_file.unlink(missing_ok=True)
         return bool(masters)
-
-
-def _children_of(pid: int) -> list[int]:
-    """Live processes whose parent is ``pid``."""
-    pids = (int(e.name) for e in os.scandir("/proc") if e.name.isdigit())
-    return [p for p in pids if _ppid(p) == pid and alive(p)]
