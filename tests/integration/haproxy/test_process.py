@@ -39,7 +39,7 @@ def test_start_serves_then_stop_leaves_nothing(lab: Lab, backends) -> None:
 
     # files 0600 in a 0700 directory, sockets 0600 in a 0700 run directory
     assert _mode(lb.dir) == 0o700 and _mode(lb.run_dir) == 0o700
-    for path in (lb.config, lb.state_file, lb.log_file, lb.master_socket, lb.stats_socket):
+    for path in (lb.config, lb.state_file, lb.log_file, lb.pid_file, lb.master_socket, lb.stats_socket):
         assert _mode(path) == 0o600, path
     assert int(lb.pid_file.read_text()) == status.master_pid
 

@@ -411,6 +411,7 @@ class HaproxyProcess:
                 cwd=paths.dir,
                 start_new_session=True,
                 close_fds=True,
+                umask=0o077,  # the pid file and anything else HAProxy creates: private
             )
         except FileNotFoundError as exc:
             raise StartFailed(f"HAProxy binary {self.haproxy_bin!r} not found") from exc
