@@ -21,8 +21,9 @@ import uuid
 from pathlib import Path
 
 from lbaas.providers.haproxy import files
+from lbaas.providers.haproxy.discovery import find_running, terminate
 from lbaas.providers.haproxy.paths import Layout
-from lbaas.providers.haproxy.process import HaproxyProcess, find_running, terminate
+from lbaas.providers.haproxy.process import HaproxyProcess
 from lbaas.providers.haproxy.runtime import StatsSocket
 
 

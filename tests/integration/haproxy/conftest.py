@@ -27,8 +27,9 @@ from pathlib import Path
 import pytest
 
 from lbaas.providers.haproxy.deploy import Deployed, deploy
+from lbaas.providers.haproxy.discovery import find_running, terminate
 from lbaas.providers.haproxy.paths import Layout, LbPaths
-from lbaas.providers.haproxy.process import HaproxyProcess, find_running, terminate
+from lbaas.providers.haproxy.process import HaproxyProcess
 
 
 @pytest.fixture(scope="session")

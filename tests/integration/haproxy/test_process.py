@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from lbaas.providers.haproxy import files, limits
+from lbaas.providers.haproxy.discovery import alive, find_running, find_strays, kill_strays
 from lbaas.providers.haproxy.errors import ConfigInvalid, NotRunning, ReloadFailed, StartFailed
-from lbaas.providers.haproxy.process import alive, find_running, find_strays, kill_strays
 from lbaas.providers.haproxy.runtime import MasterSocket
 from tests.integration.haproxy.conftest import Lab, Server, config, get, wait_for
 

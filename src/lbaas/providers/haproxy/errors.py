@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from lbaas.errors import ProviderError
+from lbaas.errors import ProviderError, TransientProviderError
 
 _PREFIX = re.compile(r"^\[(ALERT|WARNING|NOTICE)\]\s+\(\d+\)\s*:\s*")
 
@@ -25,9 +25,10 @@ def alerts(output: str) -> str:
 class HaproxyError(ProviderError):
     """The HAProxy data plane failed."""
 
-    def __init__(self, message: str, *, retriable: bool = False, detail: str = "") -> None:
+    def __init__(self, message: str, *, retriable: bool | None = None, detail: str = "") -> None:
         super().__init__(message)
-        self.retriable = retriable
+        if retriable is not None:
+            self.retriable = retriable
         #: HAProxy's own words (``haproxy -c`` output, the master's log, a CLI reply).
         self.detail = detail
 
@@ -44,7 +45,7 @@ class StartFailed(HaproxyError):
     """A master process did not come up with a worker."""
 
 
-class ReloadFailed(HaproxyError):
+class ReloadFailed(HaproxyError, TransientProviderError):
     """A reload did not produce a new worker; the old one keeps the old configuration."""
 
 
@@ -52,11 +53,8 @@ class NotRunning(HaproxyError):
     """No master process serves this load balancer."""
 
 
-class SocketUnavailable(HaproxyError):
+class SocketUnavailable(HaproxyError, TransientProviderError):
     """A runtime socket is missing, refuses, resets or times out (always retriable)."""
-
-    def __init__(self, message: str, *, detail: str = "") -> None:
-        super().__init__(message, retriable=True, detail=detail)
 
 
 class CommandFailed(HaproxyError):

@@ -68,17 +68,16 @@ def max_maxconn(
     """
     limit = fd_limit().hard if limit is None else limit
     spare = limit - (3 * nbthread + FIXED_SOCKETS + listeners + checks)
-    best = spare * 2 // 5 if splice else spare // 2
-    while (
-        best > 0
-        and fds_needed(best + 1, nbthread=nbthread, listeners=listeners, checks=checks, splice=splice)
-        <= limit
-    ):
+    best = max(0, spare * 2 // 5 if splice else spare // 2)
+
+    def fits(maxconn: int) -> bool:
+        return (
+            fds_needed(maxconn, nbthread=nbthread, listeners=listeners, checks=checks, splice=splice) <= limit
+        )
+
+    while fits(best + 1):  # the estimate is within a step or two of the answer
         best += 1
-    while (
-        best > 0
-        and fds_needed(best, nbthread=nbthread, listeners=listeners, checks=checks, splice=splice) > limit
-    ):
+    while best > 0 and not fits(best):
         best -= 1
     if best < 1:
         raise ValueError(f"a descriptor limit of {limit} leaves no room for a connection")
