@@ -200,3 +200,12 @@ def test_host_facts() -> None:
     fd = limits.fd_limit()
     assert 0 < fd.soft <= fd.hard
     assert limits.cpu_count() >= 1
+
+
+def test_remove_all_takes_the_directory_and_sockets(lb: LbPaths) -> None:
+    files.install(lb, {"haproxy.cfg": b"x\n"}, check=False)
+    lb.stats_socket.write_text("")
+    lb.master_socket.write_text("")
+    files.remove_all(lb)
+    assert not lb.dir.exists() and not lb.stats_socket.exists() and not lb.master_socket.exists()
+    assert lb.run_dir.exists()  # shared by every LB
