@@ -33,6 +33,9 @@ class Settings:
     lease_seconds: float = 10.0
     max_body_bytes: int = 1 << 20
     secret_key: str | None = None
+    #: Short directory for HAProxy's UNIX sockets (None: /run/lbaas or /tmp/lbaas-<uid>).
+    run_dir: Path | None = None
+    haproxy_bin: str = "haproxy"
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -53,6 +56,8 @@ class Settings:
             "worker_threads": _env_int("LBAAS_WORKER_THREADS", 4),
             "lease_seconds": float(os.environ.get("LBAAS_LEASE_SECONDS") or 10.0),
             "secret_key": os.environ.get("LBAAS_SECRET_KEY") or None,
+            "run_dir": Path(os.environ["LBAAS_RUN_DIR"]) if os.environ.get("LBAAS_RUN_DIR") else None,
+            "haproxy_bin": os.environ.get("LBAAS_HAPROXY_BIN") or "haproxy",
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         settings = cls(**values)  # type: ignore[arg-type]

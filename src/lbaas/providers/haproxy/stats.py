@@ -1,0 +1,284 @@
+"""``show stat`` parsed, member health derived from it, and counters kept across reloads.
+
+Pure functions and objects, no I/O: :func:`parse_show_stat` turns HAProxy 2.6's CSV into
+per-frontend, per-backend and per-server :class:`StatRow`; :func:`member_health` gives each
+server's raw health (``UP``/``DOWN``/``DRAIN``/``MAINT``/``NO_CHECK``, what
+:mod:`lbaas.domain.status` rolls up, after Octavia's heartbeat rules, PRIOR_ART.md §4b)
+with the reason; :func:`lb_counters` sums the frontends into the API's ``stats``
+(Octavia's set, PRIOR_ART.md §3a); :class:`CounterAccumulator` keeps totals monotonic
+although every reload starts a worker whose counters are zero.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+#: ``type`` column of ``show stat``.
+KINDS = {"0": "frontend", "1": "backend", "2": "server", "3": "listener"}
+RAW_HEALTH = ("UP", "DOWN", "DRAIN", "MAINT", "NO_CHECK")
+#: Counters that only grow within one worker (the accumulator's business).
+MONOTONIC = ("bytes_in", "bytes_out", "total_connections", "request_errors")
+_HRSP = ("1xx", "2xx", "3xx", "4xx", "5xx", "other")
+
+
+def _int(value: str | None) -> int | None:
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class StatRow:
+    """One line of ``show stat``.
+
+    ``status``: HAProxy's text (``UP``, ``DOWN``, ``UP 1/3``, ``DOWN 1/2``, ``NOLB``,
+    ``DRAIN``, ``MAINT``, ``MAINT (via b/s)``, ``MAINT (resolution)``, ``no check``; for
+    frontends ``OPEN``/``FULL``/``STOP``). ``check_status``: ``L4OK``, ``L4CON``, ``L4TOUT``,
+    ``L6OK``, ``L6RSP``, ``L7OK``, ``L7OKC``, ``L7STS``, ``L7RSP``, ``L7TOUT``, ``SOCKERR``,
+    ``INI``, ``UNK``, ``PROCERR``... without the ``* `` HAProxy puts in front while a check
+    runs (``check_running``). ``check_code``: the HTTP status of an L7 check.
+    ``check_desc``: the status in words; ``last_chk``: the check's own text (``Connection
+    refused``, an HTTP reason). Durations in ms; ``lastchg`` in seconds since the last
+    state change; byte counters in bytes.
+    """
+
+    proxy: str
+    name: str
+    kind: str
+    status: str
+    weight: int | None = None
+    scur: int = 0
+    stot: int = 0
+    bin: int = 0
+    bout: int = 0
+    ereq: int = 0
+    econ: int = 0
+    eresp: int = 0
+    lastchg: int | None = None
+    check_status: str | None = None
+    check_running: bool = False
+    check_code: int | None = None
+    check_duration: int | None = None
+    check_desc: str | None = None
+    last_chk: str | None = None
+    hrsp: Mapping[str, int] = field(default_factory=dict)
+    raw: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+
+@dataclass(frozen=True)
+class StatsPoll:
+    """One ``show stat``: frontends and backends by name, servers by ``(backend, server)``."""
+
+    frontends: dict[str, StatRow]
+    backends: dict[str, StatRow]
+    servers: dict[tuple[str, str], StatRow]
+
+
+def _row(rec: dict[str, str]) -> StatRow:
+    def num(name: str) -> int:
+        return _int(rec.get(name)) or 0
+
+    check = rec.get("check_status") or None
+    running = bool(check and check.startswith("* "))
+    if running and check:
+        check = check[2:]
+    return StatRow(
+        proxy=rec["pxname"],
+        name=rec["svname"],
+        kind=KINDS.get(rec.get("type", ""), "unknown"),
+        status=rec.get("status", ""),
+        weight=_int(rec.get("weight")),
+        scur=num("scur"),
+        stot=num("stot"),
+        bin=num("bin"),
+        bout=num("bout"),
+        ereq=num("ereq"),
+        econ=num("econ"),
+        eresp=num("eresp"),
+        lastchg=_int(rec.get("lastchg")),
+        check_status=check,
+        check_running=running,
+        check_code=_int(rec.get("check_code")),
+        check_duration=_int(rec.get("check_duration")),
+        check_desc=rec.get("check_desc") or None,
+        last_chk=rec.get("last_chk") or None,
+        hrsp={k: num(f"hrsp_{k}") for k in _HRSP},
+        raw=rec,
+    )
+
+
+def parse_show_stat(text: str) -> StatsPoll:
+    """Parse ``show stat`` CSV (header ``# pxname,svname,...``); unknown columns are kept in ``raw``."""
+    lines = text.strip("\n").splitlines()
+    if not lines or not lines[0].startswith("# "):
+        raise ValueError("show stat output has no '# pxname,...' header")
+    header = lines[0][2:].rstrip(",").split(",")
+    frontends: dict[str, StatRow] = {}
+    backends: dict[str, StatRow] = {}
+    servers: dict[tuple[str, str], StatRow] = {}
+    for values in csv.reader(io.StringIO("\n".join(lines[1:]))):
+        if not values:
+            continue
+        row = _row(dict(zip(header, values, strict=False)))
+        if row.kind == "frontend":
+            frontends[row.proxy] = row
+        elif row.kind == "backend":
+            backends[row.proxy] = row
+        elif row.kind == "server":
+            servers[(row.proxy, row.name)] = row
+    return StatsPoll(frontends, backends, servers)
+
+
+def raw_health(status: str) -> str:
+    """HAProxy's server status → ``UP``/``DOWN``/``DRAIN``/``MAINT``/``NO_CHECK``.
+
+    Transitional forms count as the side they are on: ``UP 1/3`` (up, failing checks) is
+    UP, ``DOWN 1/2`` (down, passing checks) is DOWN. ``NOLB`` (up but taking no new
+    traffic) is DRAIN. Anything unknown is DOWN, never a guess at UP.
+    """
+    word = status.strip().split(" ", 1)[0].upper()
+    if status.strip().lower() == "no check":
+        return "NO_CHECK"
+    if word in ("UP", "DOWN", "DRAIN", "MAINT"):
+        return word
+    if word == "NOLB":
+        return "DRAIN"
+    return "DOWN"
+
+
+@dataclass(frozen=True)
+class MemberHealth:
+    """A server's raw health and why: check status, HTTP code or error text, timings."""
+
+    health: str
+    status: str
+    check_status: str | None
+    check_code: int | None
+    check_text: str | None
+    check_duration_ms: int | None
+    since_change_s: int | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "health": self.health,
+            "status": self.status,
+            "check_status": self.check_status,
+            "check_code": self.check_code,
+            "check_text": self.check_text,
+            "check_duration_ms": self.check_duration_ms,
+            "since_change_s": self.since_change_s,
+        }
+
+
+def member_health(poll: StatsPoll) -> dict[tuple[str, str], MemberHealth]:
+    """Raw health of every server, by ``(backend, server)``."""
+    out = {}
+    for key, row in poll.servers.items():
+        text = row.last_chk or row.check_desc
+        out[key] = MemberHealth(
+            health=raw_health(row.status),
+            status=row.status,
+            check_status=row.check_status,
+            check_code=row.check_code,
+            check_text=text,
+            check_duration_ms=row.check_duration,
+            since_change_s=row.lastchg,
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class Counters:
+    """The API's ``stats``: a gauge and four counters (bytes, connections, errors)."""
+
+    active_connections: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    request_errors: int = 0
+    total_connections: int = 0
+
+    def monotonic(self) -> dict[str, int]:
+        """The counters that grow within one worker (what :class:`CounterAccumulator` takes)."""
+        return {name: getattr(self, name) for name in MONOTONIC}
+
+
+def _counters(rows: Iterable[StatRow]) -> Counters:
+    rows = list(rows)
+    return Counters(
+        active_connections=sum(r.scur for r in rows),
+        bytes_in=sum(r.bin for r in rows),
+        bytes_out=sum(r.bout for r in rows),
+        request_errors=sum(r.ereq for r in rows),
+        total_connections=sum(r.stot for r in rows),
+    )
+
+
+def lb_counters(
+    poll: StatsPoll, frontends: Iterable[str] | None = None
+) -> tuple[Counters, dict[str, Counters]]:
+    """The LB's counters (sum over its frontends) and each frontend's.
+
+    ``frontends`` limits both to those names (leave out internal ones, such as a
+    Prometheus exporter's); None takes every frontend.
+    """
+    names = set(poll.frontends) if frontends is None else set(frontends) & set(poll.frontends)
+    per = {name: _counters([poll.frontends[name]]) for name in sorted(names)}
+    return _counters(poll.frontends[n] for n in names), per
+
+
+class CounterAccumulator:
+    """Totals that survive reloads and restarts: ``base`` + the current worker's counters.
+
+    Feed it every poll with the worker pid that produced it. A reset is a new worker pid
+    or any counter going backwards; then the previous worker's last values move into
+    ``base``. Whatever the old worker counted after the last poll before the reset is
+    lost. State is plain data (:meth:`state`, ``CounterAccumulator(state)``) for the
+    caller to persist; keys are whatever the caller groups by (``"lb"``, listener ids).
+    """
+
+    def __init__(self, state: Mapping[str, Any] | None = None) -> None:
+        state = state or {}
+        self.pid: int | None = state.get("pid")
+        self.base: dict[str, dict[str, int]] = {k: dict(v) for k, v in (state.get("base") or {}).items()}
+        self.last: dict[str, dict[str, int]] = {k: dict(v) for k, v in (state.get("last") or {}).items()}
+
+    def state(self) -> dict[str, Any]:
+        return {"pid": self.pid, "base": self.base, "last": self.last}
+
+    def _went_back(self, counters: Mapping[str, Mapping[str, int]]) -> bool:
+        for key, values in counters.items():
+            before = self.last.get(key, {})
+            if any(v < before.get(name, 0) for name, v in values.items()):
+                return True
+        return False
+
+    def observe(
+        self, pid: int | None, counters: Mapping[str, Mapping[str, int]]
+    ) -> dict[str, dict[str, int]]:
+        """Record one poll; return the totals for every key seen so far."""
+        reset = (pid is not None and self.pid is not None and pid != self.pid) or self._went_back(counters)
+        if reset:
+            for key, values in self.last.items():
+                base = self.base.setdefault(key, {})
+                for name, v in values.items():
+                    base[name] = base.get(name, 0) + v
+            self.last = {}
+        for key, values in counters.items():
+            self.last[key] = dict(values)
+        if pid is not None:
+            self.pid = pid
+        return self.totals()
+
+    def totals(self) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        for key in set(self.base) | set(self.last):
+            base, last = self.base.get(key, {}), self.last.get(key, {})
+            out[key] = {n: base.get(n, 0) + last.get(n, 0) for n in set(base) | set(last)}
+        return out
