@@ -31,6 +31,7 @@ class Settings:
     worker_threads: int = 4
     run_worker: bool = True
     lease_seconds: float = 10.0
+    poll_interval: float = 1.0
     max_body_bytes: int = 1 << 20
     secret_key: str | None = None
     #: Short directory for HAProxy's UNIX sockets (None: /run/lbaas or /tmp/lbaas-<uid>).
@@ -55,6 +56,7 @@ class Settings:
             "noop_task_delay_ms": _env_int("LBAAS_NOOP_TASK_DELAY_MS", 0),
             "worker_threads": _env_int("LBAAS_WORKER_THREADS", 4),
             "lease_seconds": float(os.environ.get("LBAAS_LEASE_SECONDS") or 10.0),
+            "poll_interval": float(os.environ.get("LBAAS_POLL_INTERVAL_S") or 1.0),
             "secret_key": os.environ.get("LBAAS_SECRET_KEY") or None,
             "run_dir": Path(os.environ["LBAAS_RUN_DIR"]) if os.environ.get("LBAAS_RUN_DIR") else None,
             "haproxy_bin": os.environ.get("LBAAS_HAPROXY_BIN") or "haproxy",

@@ -9,7 +9,7 @@ from lbaas.providers.noop import Fault
 
 
 def named(name: str):
-    return lambda _lb_id, graph: graph is not None and graph.lb["name"] == name
+    return lambda _lb_id, snapshot: snapshot is not None and snapshot.name == name
 
 
 def test_failed_lb_create(server, client) -> None:

@@ -154,11 +154,11 @@ def test_a_hung_task_does_not_stall_other_load_balancers(tmp_path) -> None:
     class Hanging(NoopProvider):
         hung: str | None = None
 
-        def apply(self, graph) -> None:
-            if graph.id == self.hung:
+        def apply(self, desired, previous=None) -> None:
+            if desired.id == self.hung:
                 self.hung = None
                 release.wait(30)
-            super().apply(graph)
+            super().apply(desired, previous)
 
     provider = Hanging(inline=False)
     with held_server("sqlite", tmp_path, provider=provider, lease_seconds=0.4, worker_threads=1) as h:

@@ -22,6 +22,7 @@ from lbaas.db.engine import Database
 from lbaas.providers import make_provider
 from lbaas.services import auth
 from lbaas.tasks import handlers as _handlers  # noqa: F401  (registers the task bodies)
+from lbaas.tasks.runner import Runner
 from lbaas.tasks.worker import Worker
 
 log = logging.getLogger(__name__)
@@ -76,18 +77,31 @@ def create_app(settings: Settings, *, provider: Any = None, start_worker: bool |
         with db.write() as conn:
             auth.ensure_admin(conn, settings.admin_api_key)
     ipam.configure(vip=settings.vip_pool, fip=settings.fip_pool)
-    provider = provider or make_provider(settings.provider, noop_delay_ms=settings.noop_task_delay_ms)
-    worker = Worker(db, provider, threads=settings.worker_threads, lease=settings.lease_seconds)
+    # The key that encrypts TLS secrets at rest: LBAAS_SECRET_KEY, or generated at first start.
+    secret_box = SecretBox.from_key(load_or_create_key(settings.data_dir, settings.secret_key))
+    provider = provider or make_provider(settings)
+    worker = Worker(
+        db,
+        provider,
+        threads=settings.worker_threads,
+        lease=settings.lease_seconds,
+        decrypt=secret_box.decrypt,
+    )
     run_worker = settings.run_worker if start_worker is None else start_worker
+
+    runner = Runner(worker, poll_interval=settings.poll_interval)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if run_worker:
-            worker.start()
+            runner.start()
         try:
             yield
         finally:
-            worker.stop()
+            if run_worker:
+                runner.stop()
+            else:
+                worker.stop()
             db.dispose()
 
     app = FastAPI(title="lbaas", version=__version__, lifespan=lifespan, docs_url="/docs", redoc_url=None)
@@ -95,9 +109,9 @@ def create_app(settings: Settings, *, provider: Any = None, start_worker: bool |
     app.state.db = db
     app.state.provider = provider
     app.state.worker = worker
+    app.state.runner = runner
     app.state.api = Api(db, worker)
-    # The key that encrypts TLS secrets at rest: LBAAS_SECRET_KEY, or generated at first start.
-    app.state.secret_box = SecretBox.from_key(load_or_create_key(settings.data_dir, settings.secret_key))
+    app.state.secret_box = secret_box
     errors.install(app)
     for module in (load_balancers, listeners, pools, l7, floating_ips, secrets, tasks):
         app.include_router(module.router)

@@ -5,8 +5,8 @@ its listeners and pools reference (decrypting them with the caller's ``decrypt``
 ``SecretBox.decrypt``), in one read transaction of the caller's connection.
 
 Which rows are part of the desired state is decided by :func:`in_desired_state`, and only
-there: rows being deleted are left out (with everything below them); ERROR rows are kept
-as they are for now.
+there: rows being deleted are left out (with everything below them); ERROR rows are
+resolved against the last applied state by :mod:`lbaas.domain.desired`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from lbaas.db import tables
-from lbaas.domain import model
+from lbaas.domain import desired, model
 from lbaas.domain.enums import (
     HealthMonitorType,
     HttpMethod,
@@ -41,15 +41,24 @@ Decrypt = Callable[[str], str]
 def in_desired_state(row: Row) -> bool:
     """Whether a child row is part of what the data plane must serve.
 
-    PENDING_DELETE rows are not (and neither is anything below them). ERROR rows are,
-    with the values they hold: the rule for ERROR children (render the last applied
-    values, or leave them out) is decided here and nowhere else.
+    PENDING_DELETE rows are not (and neither is anything below them). ERROR rows are
+    read with the values they hold; :func:`lbaas.domain.desired.servable` then decides
+    what of them is served.
     """
     return row["provisioning_status"] != ProvisioningStatus.PENDING_DELETE
 
 
-def load_snapshot(conn: Connection, lb_id: str, decrypt: Decrypt) -> model.LoadBalancerSnapshot | None:
+def load_snapshot(
+    conn: Connection,
+    lb_id: str,
+    decrypt: Decrypt,
+    applied: model.LoadBalancerSnapshot | None = None,
+) -> model.LoadBalancerSnapshot | None:
     """The desired state of LB ``lb_id``, or None when the LB row is gone.
+
+    Children in ERROR are resolved against ``applied`` (the last state the data plane
+    took) by :func:`lbaas.domain.desired.servable`; certificates are loaded for what
+    remains.
 
     ``decrypt`` turns a secret's stored ``payload`` into its PEM bundle; a secret that is
     referenced but missing (or has no payload) is simply absent from ``certificates``,
@@ -89,6 +98,7 @@ def load_snapshot(conn: Connection, lb_id: str, decrypt: Decrypt) -> model.LoadB
         listeners=listeners,
         pools=pools,
     )
+    snapshot = desired.servable(snapshot, applied)
     certificates = _certificates(conn, snapshot.secret_ids(), decrypt)
     return dataclasses.replace(snapshot, certificates=certificates)
 
@@ -272,3 +282,10 @@ def _certificates(
         for row in found
         if row.payload is not None
     }
+
+
+def with_certificates(
+    conn: Connection, snapshot: model.LoadBalancerSnapshot, decrypt: Decrypt
+) -> model.LoadBalancerSnapshot:
+    """``snapshot`` (e.g. a stored applied one, which holds no key material) with its certificates."""
+    return dataclasses.replace(snapshot, certificates=_certificates(conn, snapshot.secret_ids(), decrypt))

@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from lbaas.db import lifecycle, tables
+from lbaas.db import dataplane, lifecycle, tables
 from lbaas.domain import status as st
 
 
@@ -47,13 +47,21 @@ def _view(rows: dict[str, list[dict[str, Any]]], health: Mapping[str, str | None
 
 
 def refresh(conn: Connection, lb_id: str, health: Mapping[str, str | None] | None = None) -> None:
-    """Recompute and store every operating status of one LB (only what changed is written)."""
+    """Recompute and store every operating status of one LB (only what changed is written).
+
+    ``health``: raw health per member id; by default what the data plane last reported
+    (``member_health``). An LB whose data plane is down reads ERROR.
+    """
     rows = lifecycle.load_graph_rows(conn, lb_id)
     if rows is None:
         return
-    tree = st.roll_up(_view(rows, health or {}))
+    if health is None:
+        health = dataplane.member_health(conn, lb_id)
+    tree = st.roll_up(_view(rows, health))
     lb = rows["load_balancers"][0]
     lb_status = "OFFLINE" if lb["provisioning_status"] == "PENDING_CREATE" else str(tree.lb)
+    if lb_status not in ("OFFLINE",) and dataplane.is_running(conn, lb_id) is False:
+        lb_status = "ERROR"
     _store(conn, tables.load_balancers, [lb], {lb_id: lb_status})
     for table, statuses in (
         (tables.listeners, tree.listeners),

@@ -355,3 +355,34 @@ quotas = Table(
 
 # Tables whose rows belong to a load balancer and follow the task lifecycle.
 LB_CHILDREN = (listeners, pools, members, health_monitors, l7_policies, l7_rules)
+
+# -- the data plane's side: what it took, and what it reports ---------------------
+dataplane_state = Table(
+    "dataplane_state",
+    metadata,
+    Column("lb_id", ID, ForeignKey("load_balancers.id", ondelete="CASCADE"), primary_key=True),
+    # The last snapshot the data plane took (LoadBalancerSnapshot.to_dict, no key material).
+    Column("applied", JSON),
+    Column("applied_at", DateTime),
+    # Observed by the poller: is the data plane up, and why not.
+    Column("running", Boolean),
+    Column("reason", Text),
+    Column("observed_at", DateTime),
+    # Counters: the accumulator's state (monotonic across reloads) and current totals.
+    Column("counters", JSON),
+    Column("stats", JSON),
+)
+
+member_health = Table(
+    "member_health",
+    metadata,
+    Column("member_id", ID, ForeignKey("members.id", ondelete="CASCADE"), primary_key=True),
+    Column("lb_id", ID, ForeignKey("load_balancers.id", ondelete="CASCADE"), nullable=False, index=True),
+    # Raw health (UP, DOWN, DRAIN, MAINT, NO_CHECK) and the last check's explanation.
+    Column("health", String(10), nullable=False),
+    Column("check_status", String(16)),
+    Column("check_code", Integer),
+    Column("check_desc", String(255)),
+    Column("check_duration_ms", Integer),
+    Column("changed_at", DateTime, nullable=False),
+)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from lbaas.providers.base import Provider
 from lbaas.providers.noop import NoopProvider
 
 
-def make_provider(name: str, *, noop_delay_ms: int = 0) -> Any:
-    """The provider named on the command line."""
-    if name == "noop":
-        return NoopProvider(noop_delay_ms)
-    raise SystemExit(
-        "lbaas: the haproxy provider arrives with the data-plane work; "
-        "run with --provider noop (the emulator) for now"
-    )
+def make_provider(settings: Any) -> Provider:
+    """The provider the settings name (``noop`` or ``haproxy``)."""
+    if settings.provider == "noop":
+        return NoopProvider(settings.noop_task_delay_ms)
+    from lbaas.providers.haproxy.provider import HaproxyProvider
+
+    return HaproxyProvider.from_settings(settings)

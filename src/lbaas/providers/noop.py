@@ -1,28 +1,31 @@
 """The emulator's provider: records every call, carries no traffic.
 
-It is product code, not a test double: ``lbaas serve --provider noop`` uses it,
-and tests read :attr:`NoopProvider.calls` to see what reached the data plane.
-``delay_ms`` holds each call so clients can watch PENDING states and queueing.
+It is product code, not a test double: ``lbaas serve --provider noop`` uses it, and tests
+read :attr:`NoopProvider.calls` to see what reached the data plane. ``delay_ms`` holds
+each call so clients can watch PENDING states and queueing. It measures nothing: members
+are reported with nothing measured (the roll-up reads them as healthy, which is what client
+code sees on a healthy real deployment) and counters are None (the API reports zeros).
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
+from lbaas.domain.capabilities import EVERYTHING
+from lbaas.domain.model import LoadBalancerSnapshot
 from lbaas.errors import ProviderError
-from lbaas.providers.base import LoadBalancerGraph
+from lbaas.providers.base import Observation, ProcessInfo
 
 
 @dataclass
 class Fault:
-    """Make matching calls fail: ``op`` is apply/remove/failover, ``match`` sees the LB id and graph."""
+    """Make matching calls fail: ``op`` is apply/remove/failover, ``match`` sees the LB id and snapshot."""
 
     op: str
-    match: Callable[[str, LoadBalancerGraph | None], bool]
+    match: Callable[[str, LoadBalancerSnapshot | None], bool]
     message: str = "injected data-plane failure"
     times: int = 1
     error: type[ProviderError] = ProviderError
@@ -30,6 +33,7 @@ class Fault:
 
 class NoopProvider:
     name = "noop"
+    capabilities = EVERYTHING
 
     def __init__(self, delay_ms: int = 0, *, inline: bool | None = None) -> None:
         self.delay_ms = delay_ms
@@ -45,12 +49,12 @@ class NoopProvider:
         with self._lock:
             self.faults.append(fault)
 
-    def _record(self, op: str, lb_id: str, graph: LoadBalancerGraph | None = None) -> None:
+    def _record(self, op: str, lb_id: str, snapshot: LoadBalancerSnapshot | None = None) -> None:
         with self._lock:
             self.calls.append((op, lb_id))
             del self.calls[:-1000]
             fault = next(
-                (f for f in self.faults if f.op == op and f.times > 0 and f.match(lb_id, graph)), None
+                (f for f in self.faults if f.op == op and f.times > 0 and f.match(lb_id, snapshot)), None
             )
             if fault is not None:
                 fault.times -= 1
@@ -59,19 +63,20 @@ class NoopProvider:
         if fault is not None:
             raise fault.error(fault.message)
 
-    def apply(self, graph: LoadBalancerGraph) -> None:
-        self._record("apply", graph.id, graph)
+    def apply(self, desired: LoadBalancerSnapshot, previous: LoadBalancerSnapshot | None = None) -> None:
+        self._record("apply", desired.id, desired)
 
     def remove(self, lb_id: str) -> None:
         self._record("remove", lb_id)
 
-    def failover(self, lb_id: str) -> None:
-        self._record("failover", lb_id)
+    def failover(self, desired: LoadBalancerSnapshot) -> None:
+        self._record("failover", desired.id, desired)
 
-    def health(self, lb_id: str) -> dict[str, str | None]:
-        # Nothing is measured: the roll-up reads members as healthy, which is
-        # what client code sees on a healthy real deployment.
-        return {}
+    def reconcile(self, desired: Sequence[LoadBalancerSnapshot]) -> None:
+        """Nothing runs, so nothing to adopt."""
 
-    def stats(self, lb_id: str) -> dict[str, Any] | None:
-        return None
+    def observe(self, lb_ids: Iterable[str]) -> Mapping[str, Observation]:
+        return {lb_id: Observation(lb_id) for lb_id in lb_ids}
+
+    def processes(self) -> list[ProcessInfo]:
+        return []

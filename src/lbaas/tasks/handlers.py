@@ -13,32 +13,26 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from lbaas.db import lifecycle, statuses, tables
+from lbaas.db import dataplane, lifecycle, snapshot, statuses, tables
 from lbaas.db.ipam import release
-from lbaas.providers.base import LoadBalancerGraph
+from lbaas.domain.model import LoadBalancerSnapshot
 from lbaas.tasks.worker import Context, Finalize, handler
 
 LB = tables.load_balancers
 
 
-def load_graph(conn: Connection, lb_id: str) -> LoadBalancerGraph | None:
-    """The desired state of one LB: every row except those being deleted; None if the LB is gone."""
-    rows = lifecycle.load_graph_rows(conn, lb_id)
-    if rows is None:
-        return None
+def load_states(ctx: Context, lb_id: str) -> tuple[LoadBalancerSnapshot | None, LoadBalancerSnapshot | None]:
+    """(desired, previous) of one LB: what to serve now, and what the data plane took last.
 
-    def live(name: str) -> tuple[dict[str, Any], ...]:
-        return tuple(r for r in rows[name] if r["provisioning_status"] != "PENDING_DELETE")
-
-    return LoadBalancerGraph(
-        lb=rows["load_balancers"][0],
-        listeners=live("listeners"),
-        pools=live("pools"),
-        members=live("members"),
-        health_monitors=live("health_monitors"),
-        l7_policies=live("l7_policies"),
-        l7_rules=live("l7_rules"),
-    )
+    ``desired`` is None once the LB is gone. Both carry their certificates, decrypted here
+    in the worker (never logged, never stored in the clear).
+    """
+    with ctx.db.read() as conn:
+        previous = dataplane.applied(conn, lb_id)
+        desired = snapshot.load_snapshot(conn, lb_id, ctx.decrypt, applied=previous)
+        if previous is not None:
+            previous = snapshot.with_certificates(conn, previous, ctx.decrypt)
+    return desired, previous
 
 
 def _settle(conn: Connection, task: dict[str, Any]) -> None:
@@ -60,19 +54,27 @@ def _fail_lb(conn: Connection, task: dict[str, Any], _error: str) -> None:
     statuses.refresh(conn, task["lock_key"])
 
 
-def _apply(ctx: Context, task: dict[str, Any]) -> None:
-    """Push the LB's whole desired state; nothing to push once the LB is gone."""
-    with ctx.db.read() as conn:
-        graph = load_graph(conn, task["lock_key"])
-    if graph is not None:
-        ctx.provider.apply(graph)
+def _apply(ctx: Context, task: dict[str, Any], *, failover: bool = False) -> Finalize:
+    """Push the LB's whole desired state; nothing to push once the LB is gone.
+
+    Returns what the finalize must also do: remember the snapshot the data plane took.
+    """
+    desired, previous = load_states(ctx, task["lock_key"])
+    if desired is None:
+        return lambda conn: None
+    if failover:
+        ctx.provider.failover(desired)
+    else:
+        ctx.provider.apply(desired, previous)
+    return lambda conn: dataplane.record_applied(conn, desired)
 
 
 @handler("create_loadbalancer", fail=_fail_lb)
 def create_loadbalancer(ctx: Context, task: dict[str, Any]) -> Finalize:
-    _apply(ctx, task)
+    took = _apply(ctx, task)
 
     def finalize(conn: Connection) -> None:
+        took(conn)
         lifecycle.finish_children(conn, task["id"])
         lifecycle.settle_lb(conn, task["lock_key"])
         statuses.refresh(conn, task["lock_key"])
@@ -103,8 +105,13 @@ def create_loadbalancer(ctx: Context, task: dict[str, Any]) -> Finalize:
     fail=_fail_child,
 )
 def apply_loadbalancer(ctx: Context, task: dict[str, Any]) -> Finalize:
-    _apply(ctx, task)
-    return lambda conn: _settle(conn, task)
+    took = _apply(ctx, task)
+
+    def finalize(conn: Connection) -> None:
+        took(conn)
+        _settle(conn, task)
+
+    return finalize
 
 
 def _apply_failed(conn: Connection, task: dict[str, Any], _error: str) -> None:
@@ -115,23 +122,31 @@ def _apply_failed(conn: Connection, task: dict[str, Any], _error: str) -> None:
 @handler(lifecycle.APPLY, fail=_apply_failed)
 def apply_internal(ctx: Context, task: dict[str, Any]) -> Finalize:
     """Apply a change that reached the data plane without a client task (seed PATCH, floating IPs)."""
-    _apply(ctx, task)
-    return lambda conn: statuses.refresh(conn, task["lock_key"])
+    took = _apply(ctx, task)
+
+    def finalize(conn: Connection) -> None:
+        took(conn)
+        statuses.refresh(conn, task["lock_key"])
+
+    return finalize
 
 
 @handler("failover_loadbalancer", fail=_fail_lb)
 def failover_loadbalancer(ctx: Context, task: dict[str, Any]) -> Finalize:
-    ctx.provider.failover(task["lock_key"])
-    _apply(ctx, task)
-    return lambda conn: _settle(conn, task)
+    took = _apply(ctx, task, failover=True)
+
+    def finalize(conn: Connection) -> None:
+        took(conn)
+        _settle(conn, task)
+
+    return finalize
 
 
 @handler("resize_loadbalancer", fail=_fail_lb)
 def resize_loadbalancer(ctx: Context, task: dict[str, Any]) -> Finalize:
-    # The flavor column was set at request time; the data plane restarts with it.
-    ctx.provider.failover(task["lock_key"])
-    _apply(ctx, task)
-    return lambda conn: _settle(conn, task)
+    # The flavor column was set at request time; the data plane takes it like any change
+    # (HAProxy: a hitless reload with the flavor's threads and connection caps).
+    return apply_loadbalancer(ctx, task)
 
 
 @handler("delete_loadbalancer", fail=_fail_lb)

@@ -54,10 +54,17 @@ KEEP_FINGERPRINTS = dt.timedelta(hours=24, minutes=5)
 Finalize = Callable[[Any], None]
 
 
+def _no_secret_key(_payload: str) -> str:
+    raise LbaasError("this worker has no secret key to decrypt TLS secrets (LBAAS_SECRET_KEY)")
+
+
 @dataclass(frozen=True)
 class Context:
+    """What task bodies reach: the database, the provider, and the key to TLS secrets."""
+
     db: Database
     provider: Provider
+    decrypt: Callable[[str], str] = _no_secret_key
 
 
 @dataclass(frozen=True)
@@ -101,8 +108,9 @@ class Worker:
         lease: float = 10.0,
         retry: RetryPolicy | None = None,
         task_timeout: float = 300.0,
+        decrypt: Callable[[str], str] = _no_secret_key,
     ) -> None:
-        self.ctx = Context(db, provider)
+        self.ctx = Context(db, provider, decrypt)
         self.db = db
         self.threads = threads
         self.lease = lease

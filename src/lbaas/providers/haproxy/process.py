@@ -130,6 +130,13 @@ class HaproxyProcess:
         record = {"master_pid": master_pid, "config_sha256": config_sha256, "at": time.time()}
         write_atomic(self.paths.running_file, json.dumps(record).encode())
 
+    def record_running(self, config_sha256: str) -> None:
+        """Record that the running master now serves ``config_sha256`` (after runtime-API changes
+        that made the running worker equal to the installed configuration without a reload)."""
+        pid = self.master_pid()
+        if pid is not None:
+            self._record(pid, config_sha256)
+
     def _status(self, info: ProcInfo) -> HaproxyStatus:
         return HaproxyStatus(
             running=True,

@@ -1,0 +1,198 @@
+"""Rows of the data plane's side: what it took (applied snapshots) and what it reports.
+
+* ``dataplane_state.applied``: the last snapshot an apply served, written in the same
+  transaction that marks its task FINISHED. It is the ``previous`` of the next apply
+  (member changes go through HAProxy's runtime API when only members differ), the values
+  an ERROR child keeps being served with (:mod:`lbaas.domain.desired`), and what a
+  starting lbaas brings back up.
+* ``member_health``: each member's raw health and the last check's explanation, written
+  by the poller only when they change; the shared roll-up reads it.
+* ``dataplane_state.running/reason``: whether the LB's data plane is up.
+* ``dataplane_state.counters/stats``: monotonic traffic totals (see
+  :mod:`lbaas.domain.counters`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from lbaas.clock import utcnow
+from lbaas.db import tables
+from lbaas.domain.counters import CounterAccumulator
+from lbaas.domain.model import LoadBalancerSnapshot
+
+DS = tables.dataplane_state
+MH = tables.member_health
+COUNTERS = ("bytes_in", "bytes_out", "request_errors", "total_connections")
+
+
+def _upsert(conn: Connection, lb_id: str, **values: Any) -> None:
+    if conn.execute(DS.update().where(DS.c.lb_id == lb_id).values(**values)).rowcount == 0:
+        exists = conn.execute(
+            sa.select(tables.load_balancers.c.id).where(tables.load_balancers.c.id == lb_id)
+        ).first()
+        if exists is not None:
+            conn.execute(DS.insert().values(lb_id=lb_id, **values))
+
+
+def applied(conn: Connection, lb_id: str) -> LoadBalancerSnapshot | None:
+    """The last snapshot the data plane took for ``lb_id`` (without certificate material)."""
+    data = conn.execute(sa.select(DS.c.applied).where(DS.c.lb_id == lb_id)).scalar()
+    return _decode(data)
+
+
+def _decode(data: Mapping[str, Any] | None) -> LoadBalancerSnapshot | None:
+    if not data:
+        return None
+    try:
+        return LoadBalancerSnapshot.from_dict(data)
+    except (ValueError, KeyError, TypeError):
+        return None  # another snapshot format: treated as unknown, the next apply reloads
+
+
+def record_applied(conn: Connection, snapshot: LoadBalancerSnapshot) -> None:
+    """Remember that the data plane now serves ``snapshot``."""
+    _upsert(conn, snapshot.id, applied=snapshot.to_dict(), applied_at=utcnow())
+
+
+def all_applied(conn: Connection) -> list[LoadBalancerSnapshot]:
+    """The applied snapshot of every LB that has one (what a starting lbaas serves again)."""
+    rows = conn.execute(sa.select(DS.c.applied).where(DS.c.applied.is_not(None))).scalars()
+    return [s for s in (_decode(r) for r in rows) if s is not None]
+
+
+def served_ids(conn: Connection) -> list[str]:
+    """Ids of the LBs a data plane serves (they have an applied snapshot)."""
+    return list(conn.execute(sa.select(DS.c.lb_id).where(DS.c.applied.is_not(None))).scalars())
+
+
+# -- observations ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class MemberReport:
+    """One member's observed health, as the poller hands it over."""
+
+    health: str
+    check_status: str | None = None
+    check_code: int | None = None
+    check_desc: str | None = None
+    check_duration_ms: int | None = None
+    since_s: int | None = None
+
+    def key(self) -> tuple[Any, ...]:
+        # What counts as a change (durations vary on every check and are refreshed with it).
+        return (self.health, self.check_status, self.check_code, self.check_desc)
+
+
+def member_health(conn: Connection, lb_id: str) -> dict[str, str]:
+    """Raw health per member id of one LB (what the roll-up reads)."""
+    rows = conn.execute(sa.select(MH.c.member_id, MH.c.health).where(MH.c.lb_id == lb_id))
+    return dict(rows.all())
+
+
+def health_details(conn: Connection, member_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """The last check's explanation per member id (members never observed are absent)."""
+    ids = list(member_ids)
+    if not ids:
+        return {}
+    rows = conn.execute(sa.select(MH).where(MH.c.member_id.in_(ids))).mappings()
+    return {r["member_id"]: dict(r) for r in rows}
+
+
+def record_members(conn: Connection, lb_id: str, reports: Mapping[str, MemberReport]) -> bool:
+    """Store members whose observed health or reason changed; True when a raw health changed."""
+    if not reports:
+        return False
+    current = {
+        r.member_id: r
+        for r in conn.execute(sa.select(MH).where(MH.c.lb_id == lb_id, MH.c.member_id.in_(list(reports))))
+    }
+    known = set(
+        conn.execute(
+            sa.select(tables.members.c.id).where(
+                tables.members.c.lb_id == lb_id, tables.members.c.id.in_(list(reports))
+            )
+        ).scalars()
+    )
+    now = utcnow()
+    health_changed = False
+    for member_id, rep in reports.items():
+        if member_id not in known:
+            continue  # deleted meanwhile, or a server lbaas does not know
+        row = current.get(member_id)
+        values = {
+            "health": rep.health,
+            "check_status": rep.check_status,
+            "check_code": rep.check_code,
+            "check_desc": (rep.check_desc or None) and rep.check_desc[:255],
+            "check_duration_ms": rep.check_duration_ms,
+        }
+        since = now - dt.timedelta(seconds=rep.since_s) if rep.since_s is not None else now
+        if row is None:
+            conn.execute(MH.insert().values(member_id=member_id, lb_id=lb_id, changed_at=since, **values))
+            health_changed = True
+        elif (row.health, row.check_status, row.check_code, row.check_desc) != rep.key():
+            if row.health != rep.health:
+                health_changed = True
+            conn.execute(MH.update().where(MH.c.member_id == member_id).values(changed_at=since, **values))
+    return health_changed
+
+
+def record_running(conn: Connection, lb_id: str, running: bool, reason: str | None) -> bool:
+    """Store whether the LB's data plane is up; True when that changed."""
+    row = conn.execute(sa.select(DS.c.running, DS.c.reason).where(DS.c.lb_id == lb_id)).first()
+    if row is not None and row.running == running and row.reason == reason:
+        return False
+    _upsert(conn, lb_id, running=running, reason=reason, observed_at=utcnow())
+    return row is None or row.running != running
+
+
+def is_running(conn: Connection, lb_id: str) -> bool | None:
+    """None when never observed."""
+    return conn.execute(sa.select(DS.c.running).where(DS.c.lb_id == lb_id)).scalar()
+
+
+def record_counters(
+    conn: Connection,
+    lb_id: str,
+    generation: str,
+    active: int,
+    by_key: Mapping[str, Mapping[str, int]],
+    listener_active: Mapping[str, int],
+) -> None:
+    """Fold one poll's counters into the LB's monotonic totals (written only when they move).
+
+    ``by_key``: the counters of ``"lb"`` and of each listener id; ``generation`` changes
+    whenever the data plane restarted its counters.
+    """
+    row = conn.execute(sa.select(DS.c.counters, DS.c.stats).where(DS.c.lb_id == lb_id)).first()
+    state = dict((row.counters if row is not None else None) or {})
+    acc = CounterAccumulator(state)
+    totals = acc.observe(
+        generation or None, {k: {n: int(v.get(n, 0)) for n in COUNTERS} for k, v in by_key.items()}
+    )
+    stats = {
+        "lb": {**{n: totals.get("lb", {}).get(n, 0) for n in COUNTERS}, "active_connections": active},
+        "listeners": {
+            key: {**{n: t.get(n, 0) for n in COUNTERS}, "active_connections": listener_active.get(key, 0)}
+            for key, t in totals.items()
+            if key != "lb"
+        },
+    }
+    if row is not None and row.stats == stats:
+        return
+    _upsert(conn, lb_id, counters=acc.state(), stats=stats)
+
+
+def stats_of(conn: Connection, lb_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """The stored ``stats`` per LB id (LBs never measured are absent)."""
+    ids = list(lb_ids)
+    if not ids:
+        return {}
+    rows = conn.execute(sa.select(DS.c.lb_id, DS.c.stats).where(DS.c.lb_id.in_(ids), DS.c.stats.is_not(None)))
+    return dict(rows.all())

@@ -1,0 +1,400 @@
+"""The ``haproxy`` provider: every load balancer is one HAProxy 2.6 master-worker process.
+
+``apply(desired, previous)``:
+
+1. render ``desired`` (:mod:`.render`, pure) into a bundle;
+2. when a master serves exactly ``previous`` and the two configurations differ only in
+   ``server`` lines that HAProxy 2.6 can change at run time, install the new files
+   (checked by ``haproxy -c``, so the next reload keeps the change) and change the
+   running worker through the runtime API: ``add server`` / ``del server`` for members
+   added and removed, ``set server ... weight`` and ``state`` for weights and admin
+   state; no reload;
+3. otherwise install and start, or reload (verified in the master's ``show proc``).
+
+The runtime path is not taken for a server 2.6 cannot add dynamically: one with a
+``cookie`` (HTTP_COOKIE persistence) or TLS files (``ca-file``, ``crl-file``, ``crt``) not
+yet loaded by the worker; nor when anything but ``server`` lines changed. A task is
+FINISHED only once the change is live: runtime changes are read back with ``show stat``.
+
+Errors: a snapshot HAProxy cannot serve (:class:`RenderError`) or a configuration ``haproxy
+-c`` refuses fails the task (the old configuration keeps serving); a reload that did not
+take or a busy socket is a :class:`~lbaas.errors.TransientProviderError`, retried by the
+engine with back-off.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import logging
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from lbaas.domain.capabilities import HAPROXY
+from lbaas.domain.model import LoadBalancerSnapshot
+from lbaas.errors import ProviderError
+from lbaas.providers.base import Counters, MemberCheck, Observation, ProcessInfo
+from lbaas.providers.haproxy import discovery, files, limits, stats
+from lbaas.providers.haproxy.deploy import deploy
+from lbaas.providers.haproxy.errors import CommandFailed, HaproxyError, SocketUnavailable
+from lbaas.providers.haproxy.paths import Layout, LbPaths
+from lbaas.providers.haproxy.process import HaproxyProcess
+from lbaas.providers.haproxy.render import CONFIG_FILE, Bundle, Env, RenderError, render
+from lbaas.providers.haproxy.runtime import StatsSocket
+
+log = logging.getLogger(__name__)
+
+#: How long a removed member's connections may finish before it is deleted; past that it
+#: stays in MAINT (no new traffic) until the next reload drops it.
+DRAIN_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class ServerLine:
+    """One ``server`` line of a rendered configuration, split for the runtime API."""
+
+    backend: str
+    name: str
+    address: str
+    port: int
+    options: tuple[str, ...]  # every word after the address, ``disabled`` left out
+    disabled: bool
+
+    @property
+    def weight(self) -> int:
+        opts = self.options
+        return int(opts[opts.index("weight") + 1]) if "weight" in opts else 1
+
+    def without_weight(self) -> tuple[Any, ...]:
+        opts = list(self.options)
+        if "weight" in opts:
+            i = opts.index("weight")
+            del opts[i : i + 2]
+        return (self.address, self.port, tuple(opts))
+
+    @property
+    def addable(self) -> bool:
+        """Whether HAProxy 2.6 can add this server at run time (no cookie, no TLS files)."""
+        return not {"cookie", "ca-file", "crl-file", "crt"} & set(self.options)
+
+
+_SERVER = re.compile(r"^    server (\S+) (\S+)(.*)$")
+
+
+def _split_address(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+def server_lines(config: str) -> tuple[dict[tuple[str, str], ServerLine], str]:
+    """The ``server`` lines of each backend, and the configuration without them."""
+    servers: dict[tuple[str, str], ServerLine] = {}
+    rest: list[str] = []
+    backend: str | None = None
+    for line in config.splitlines():
+        if line and not line.startswith(" "):
+            words = line.split()
+            backend = words[1] if words[0] == "backend" and len(words) > 1 else None
+        m = _SERVER.match(line)
+        if m and backend is not None:
+            words = m.group(3).split()
+            address, port = _split_address(m.group(2))
+            options = tuple(w for w in words if w != "disabled")
+            servers[(backend, m.group(1))] = ServerLine(
+                backend, m.group(1), address, port, options, "disabled" in words
+            )
+        else:
+            rest.append(line)
+    return servers, "\n".join(rest)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One runtime-API change: ``add``, ``delete``, ``weight`` or ``state``."""
+
+    op: str
+    server: ServerLine
+
+
+def runtime_plan(old: Bundle, new: Bundle) -> list[Step] | None:
+    """The runtime-API steps that turn ``old``'s running worker into ``new``, or None (reload)."""
+    if {k: v for k, v in old.files.items() if k != CONFIG_FILE} != {
+        k: v for k, v in new.files.items() if k != CONFIG_FILE
+    }:
+        return None
+    old_servers, old_rest = server_lines(old.config)
+    new_servers, new_rest = server_lines(new.config)
+    if old_rest != new_rest:
+        return None
+    steps: list[Step] = []
+    for key in old_servers.keys() - new_servers.keys():
+        steps.append(Step("delete", old_servers[key]))
+    for key, line in new_servers.items():
+        before = old_servers.get(key)
+        if before is None:
+            if not line.addable:
+                return None
+            steps.append(Step("add", line))
+            continue
+        if before.without_weight() != line.without_weight():
+            return None  # address, port or check options changed: a reload redoes the server
+        if before.weight != line.weight:
+            steps.append(Step("weight", line))
+        if before.disabled != line.disabled:
+            steps.append(Step("state", line))
+    return steps
+
+
+class HaproxyProvider:
+    """One HAProxy master-worker per load balancer, files under ``<data_dir>/haproxy``."""
+
+    name = "haproxy"
+    inline = False
+    capabilities = HAPROXY
+
+    def __init__(
+        self,
+        layout: Layout,
+        *,
+        haproxy_bin: str = "haproxy",
+        host: limits.HostLimits | None = None,
+        log_socket: str | None = None,
+        parallelism: int = 4,
+    ) -> None:
+        self.layout = layout
+        self.haproxy_bin = haproxy_bin
+        self.host = host or limits.host_limits(haproxy_bin)
+        self.log_socket = log_socket
+        self.parallelism = parallelism
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> HaproxyProvider:
+        """Check that a usable HAProxy is installed (>= 2.6) and lay out its directories."""
+        return cls(Layout.from_settings(settings), haproxy_bin=settings.haproxy_bin)
+
+    # -- helpers -------------------------------------------------------------------------
+    def paths(self, lb_id: str) -> LbPaths:
+        return self.layout.lb(lb_id)
+
+    def env(self, paths: LbPaths) -> Env:
+        return Env(
+            run_dir=str(paths.run_dir),
+            lb_dir=str(paths.dir),
+            fd_limit=self.host.fd.hard,
+            host_cpus=self.host.cpus,
+            ping_path=self.host.ping or "/usr/bin/ping",
+            log_socket=self.log_socket,
+        )
+
+    def render(self, snapshot: LoadBalancerSnapshot) -> Bundle:
+        try:
+            return render(snapshot, self.env(self.paths(snapshot.id)))
+        except RenderError as exc:
+            raise ProviderError(f"HAProxy cannot serve this load balancer: {exc}") from exc
+
+    def _process(self, paths: LbPaths) -> HaproxyProcess:
+        return HaproxyProcess(paths, haproxy_bin=self.haproxy_bin)
+
+    # -- Provider ------------------------------------------------------------------------
+    def apply(self, desired: LoadBalancerSnapshot, previous: LoadBalancerSnapshot | None = None) -> None:
+        paths = self.paths(desired.id)
+        bundle = self.render(desired)
+        if previous is not None and self._apply_at_runtime(paths, bundle, previous):
+            return
+        done = deploy(
+            paths,
+            bundle.files,
+            executables=bundle.executables,
+            config_hash=bundle.config_hash,
+            haproxy_bin=self.haproxy_bin,
+        )
+        if done.action != "unchanged":
+            log.info("load balancer %s: HAProxy %s in %.0f ms", desired.id, done.action, done.seconds * 1000)
+
+    def _apply_at_runtime(self, paths: LbPaths, bundle: Bundle, previous: LoadBalancerSnapshot) -> bool:
+        """Apply member-only changes through the runtime API; False when a reload is needed."""
+        process = self._process(paths)
+        status = process.status()
+        if not status.running or status.config_sha256 is None:
+            return False
+        try:
+            old = render(previous, self.env(paths))
+        except RenderError:
+            return False
+        if status.config_sha256 == bundle.config_hash:
+            return True  # already serving it (a task run again after a crash)
+        if status.config_sha256 != old.config_hash:
+            return False  # the master serves something else: reload to the desired state
+        steps = runtime_plan(old, bundle)
+        if steps is None:
+            return False
+        installed = files.install(
+            paths, bundle.files, executables=bundle.executables, haproxy_bin=self.haproxy_bin
+        )
+        try:
+            self._run_steps(paths, steps)
+        except HaproxyError:
+            installed.rollback()
+            raise
+        process.record_running(bundle.config_hash)
+        log.info("load balancer %s: %d member change(s) through the runtime API", paths.lb_id, len(steps))
+        return True
+
+    def _run_steps(self, paths: LbPaths, steps: Sequence[Step]) -> None:
+        sock = StatsSocket(paths.stats_socket)
+        for step in steps:
+            s = step.server
+            if step.op == "add":
+                sock.add_server(
+                    s.backend,
+                    s.name,
+                    s.address,
+                    s.port,
+                    s.options,
+                    check="check" in s.options,
+                    state="maint" if s.disabled else "ready",
+                )
+            elif step.op == "delete":
+                try:
+                    sock.del_server(s.backend, s.name, wait=DRAIN_SECONDS, force=False)
+                except CommandFailed as exc:
+                    if not exc.retriable:
+                        raise
+                    # Still has connections: it takes no new traffic (MAINT) and the next
+                    # reload, which no longer has it, lets its connections finish.
+                    log.info("member %s keeps its connections in MAINT until the next reload", s.name)
+            elif step.op == "weight":
+                sock.set_weight(s.backend, s.name, s.weight)
+            elif step.op == "state":
+                sock.set_state(s.backend, s.name, "maint" if s.disabled else "ready")
+        self._verify(sock, steps)
+
+    @staticmethod
+    def _verify(sock: StatsSocket, steps: Sequence[Step]) -> None:
+        """Read the worker back: every added server exists, every changed one has its state."""
+        servers = sock.show_stat().servers
+        for step in steps:
+            s = step.server
+            row = servers.get((s.backend, s.name))
+            if step.op == "add" and row is None:
+                raise HaproxyError(
+                    f"server {s.name} is not in backend {s.backend} after add server", retriable=True
+                )
+            if step.op == "state" and row is not None:
+                maint = row.status.upper().startswith("MAINT")
+                if maint != s.disabled:
+                    raise HaproxyError(f"server {s.name} reads {row.status} after set state", retriable=True)
+
+    def remove(self, lb_id: str) -> None:
+        paths = self.paths(lb_id)
+        self._process(paths).stop()
+        files.remove_all(paths)
+
+    def failover(self, desired: LoadBalancerSnapshot) -> None:
+        """Rebuild from ``desired``: the bundle is installed anew and the master reloaded."""
+        paths = self.paths(desired.id)
+        bundle = self.render(desired)
+        process = self._process(paths)
+        with contextlib.suppress(FileNotFoundError):
+            paths.running_file.unlink()  # forget what runs: deploy must reload, not skip
+        deploy(
+            paths,
+            bundle.files,
+            executables=bundle.executables,
+            config_hash=bundle.config_hash,
+            haproxy_bin=self.haproxy_bin,
+            process=process,
+        )
+
+    def reconcile(self, desired: Sequence[LoadBalancerSnapshot]) -> None:
+        """Adopt masters serving their desired configuration, (re)deploy the rest, stop the others."""
+        wanted = {s.id: s for s in desired}
+        killed = discovery.kill_strays(self.layout)
+        if killed:
+            log.warning("stopped %d stray HAProxy process(es): %s", len(killed), killed)
+        for master in discovery.find_running(self.layout):
+            lb_id = master.lb_id or None
+            if lb_id is not None and lb_id not in wanted:
+                log.warning("stopping HAProxy of load balancer %s, which lbaas no longer serves", lb_id)
+                self.remove(lb_id)
+
+        def bring_up(snapshot: LoadBalancerSnapshot) -> None:
+            try:
+                self.apply(snapshot, None)
+            except ProviderError as exc:
+                log.error("load balancer %s could not be brought up: %s", snapshot.id, exc.message)
+
+        with concurrent.futures.ThreadPoolExecutor(self.parallelism) as pool:
+            list(pool.map(bring_up, wanted.values()))
+
+    def observe(self, lb_ids: Iterable[str]) -> Mapping[str, Observation]:
+        return {lb_id: self._observe(lb_id) for lb_id in lb_ids}
+
+    def _observe(self, lb_id: str) -> Observation:
+        paths = self.paths(lb_id)
+        sock = StatsSocket(paths.stats_socket, timeout=2.0)
+        try:
+            info_reply, stat_reply = sock.execute("show info", "show stat")
+        except (SocketUnavailable, CommandFailed, HaproxyError) as exc:
+            return Observation(lb_id, running=False, reason=str(exc.message))
+        info = dict(
+            (k.strip(), v.strip()) for k, _, v in (ln.partition(":") for ln in info_reply.text.splitlines())
+        )
+        poll = stats.parse_show_stat(stat_reply.text)
+        members = {
+            server: MemberCheck(
+                health=h.health,
+                check_status=h.check_status,
+                check_code=h.check_code,
+                check_desc=h.check_text,
+                check_duration_ms=h.check_duration_ms,
+                since_s=h.since_change_s,
+            )
+            for (_backend, server), h in stats.member_health(poll).items()
+        }
+        generation = info.get("Pid", "")
+        lb, per = stats.lb_counters(poll, [f for f in poll.frontends if not f.startswith("_")])
+        return Observation(
+            lb_id,
+            members=members,
+            counters=_counters(lb, generation),
+            listener_counters={name: _counters(c, generation) for name, c in per.items()},
+        )
+
+    def processes(self) -> list[ProcessInfo]:
+        out = []
+        for master in discovery.find_running(self.layout):
+            if not master.lb_id:
+                continue
+            status = self._process(self.paths(master.lb_id)).status()
+            out.append(
+                ProcessInfo(
+                    master.lb_id,
+                    "running" if status.running else "stopped",
+                    status.master_pid,
+                    status.reloads,
+                    status.config_sha256,
+                )
+            )
+        return out
+
+    def stop_all(self) -> int:
+        """Stop every HAProxy lbaas started (operators, test teardown); their files stay."""
+        masters = discovery.find_running(self.layout)
+        for master in masters:
+            discovery.terminate(master.pid, master.worker_pids)
+            discovery.reap(master.pid)
+        return len(masters)
+
+
+def _counters(c: stats.Counters, generation: str) -> Counters:
+    return Counters(
+        active_connections=c.active_connections,
+        bytes_in=c.bytes_in,
+        bytes_out=c.bytes_out,
+        request_errors=c.request_errors,
+        total_connections=c.total_connections,
+        generation=generation,
+    )

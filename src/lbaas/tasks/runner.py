@@ -1,0 +1,32 @@
+"""The background half of an lbaas process: the data plane brought up, then the worker and the poller."""
+
+from __future__ import annotations
+
+import logging
+
+from lbaas.tasks.poller import Poller
+from lbaas.tasks.reconcile import bring_up
+from lbaas.tasks.worker import Worker
+
+log = logging.getLogger(__name__)
+
+
+class Runner:
+    """Starts, in order: reconciliation of the data plane (before any new task runs), the
+    task worker's threads, and the status poller's thread; stops them in reverse."""
+
+    def __init__(self, worker: Worker, *, poll_interval: float = 1.0) -> None:
+        self.worker = worker
+        self.poller = Poller(worker.db, worker.ctx.provider, interval=poll_interval)
+
+    def start(self) -> None:
+        try:
+            bring_up(self.worker.db, self.worker.ctx.provider, self.worker.ctx.decrypt)
+        except Exception:  # noqa: BLE001 - tasks still run; each LB heals at its next apply
+            log.exception("reconciling the data plane at start failed")
+        self.worker.start()
+        self.poller.start()
+
+    def stop(self) -> None:
+        self.poller.stop()
+        self.worker.stop()
