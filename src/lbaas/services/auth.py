@@ -37,7 +37,7 @@ class Principal:
         return self.project_id is None
 
     def check_project(self, project_id: int) -> None:
-        """A project key may only name its own project (403 otherwise)."""
+        """A project key may only name its own project (403 ForbiddenError: Gcore's permission denied)."""
         if self.project_id is not None and self.project_id != project_id:
             raise Forbidden(f"This API key has no access to project {project_id}")
 
