@@ -7,10 +7,21 @@ import ipaddress
 import os
 from pathlib import Path
 
+import sqlalchemy as sa
+
+
+def _env_number(name: str, default: float, kind: type = int) -> float:
+    raw = os.environ.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return kind(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, not {raw!r}") from None
+
 
 def _env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    return int(raw) if raw not in (None, "") else default
+    return int(_env_number(name, default, int))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,7 +65,7 @@ class Settings:
             "fip_pool": os.environ.get("LBAAS_FIP_POOL") or "127.2.0.0/16",
             "noop_task_delay_ms": _env_int("LBAAS_NOOP_TASK_DELAY_MS", 0),
             "worker_threads": _env_int("LBAAS_WORKER_THREADS", 4),
-            "lease_seconds": float(os.environ.get("LBAAS_LEASE_SECONDS") or 10.0),
+            "lease_seconds": _env_number("LBAAS_LEASE_SECONDS", 10.0, float),
             "secret_key": os.environ.get("LBAAS_SECRET_KEY") or None,
             "run_dir": Path(os.environ["LBAAS_RUN_DIR"]) if os.environ.get("LBAAS_RUN_DIR") else None,
             "haproxy_bin": os.environ.get("LBAAS_HAPROXY_BIN") or "haproxy",
@@ -72,6 +83,21 @@ class Settings:
                 raise ValueError(f"{name} {net} must lie in 127.0.0.0/8: lbaas binds VIPs on loopback")
         if self.provider not in ("noop", "haproxy"):
             raise ValueError(f"unknown provider {self.provider!r}: use noop or haproxy")
+        check_database_url(self.database_url)
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"port {self.port} is not 0..65535 (LBAAS_PORT)")
+
+
+def check_database_url(url: str) -> None:
+    """A URL lbaas can use: SQLite or PostgreSQL (ValueError saying which setting to fix)."""
+    hint = "use sqlite:///PATH or postgresql://USER@HOST:PORT/DB (--database-url or LBAAS_DATABASE_URL)"
+    try:
+        parsed = sa.engine.make_url(url)
+    except sa.exc.ArgumentError:
+        raise ValueError(f"cannot parse the database URL {url!r}; {hint}") from None
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        shown = parsed.render_as_string(hide_password=True)
+        raise ValueError(f"unsupported database {parsed.get_backend_name()!r} in {shown!r}; {hint}")
 
 
 def default_database_url(data_dir: Path) -> str:
