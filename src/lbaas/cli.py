@@ -1,4 +1,4 @@
-"""The ``lbaas`` command: serve, worker, migrate, api-key, quota, tags.
+"""The ``lbaas`` command: serve, worker, migrate, api-key, quota, tags, tasks.
 
 Every error a command meets ends as one line on stderr (``lbaas: error: ...``) and a non-zero
 exit status, never a traceback: ``LbaasCli.main`` translates the errors of every command once,

@@ -76,6 +76,7 @@ def test_every_command_error_is_one_line(env: dict[str, str]) -> None:
         ),
         (("worker", "--database-url", unreachable), {}, ["cannot use the database"]),
         (("serve", "--port", "0", "--database-url", unreachable), {}, ["cannot use the database"]),
+        (("tasks", "list", "--database-url", unreachable), {}, ["cannot use the database"]),
         # bad arguments and settings
         (("api-key", "create"), {}, ["Missing option '--project-id'"]),
         (("api-key", "revoke", "abc"), {}, ["not a valid integer"]),
@@ -86,6 +87,7 @@ def test_every_command_error_is_one_line(env: dict[str, str]) -> None:
         (("worker", "--threads", "0"), {}, ["--threads"]),
         (("serve", "--port", "70000"), {}, ["--port"]),
         (("no-such-command",), {}, ["No such command"]),
+        (("tasks", "list", "--state", "LOST"), {}, ["--state"]),
         (("migrate",), {"LBAAS_LEASE_SECONDS": "soon"}, ["LBAAS_LEASE_SECONDS"]),
         (("migrate",), {"LBAAS_VIP_POOL": "10.0.0.0/8"}, ["127.0.0.0/8"]),
     ]
