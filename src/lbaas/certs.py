@@ -31,12 +31,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import datetime as dt
 import logging
-import os
 import re
-import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +47,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
+from lbaas import files
 from lbaas.errors import ValidationFailed
 
 __all__ = [
@@ -314,58 +312,18 @@ def _split_keys(key: bytes | str) -> list[bytes]:
 
 
 def load_or_create_key(data_dir: Path, env_value: str | None) -> bytes:
-    """Return the secret key: ``LBAAS_SECRET_KEY`` if set, else ``<data_dir>/secret.key`` (created once)."""
+    """Return the secret key: ``LBAAS_SECRET_KEY`` if set, else ``<data_dir>/secret.key`` (created once).
+
+    The data directory is made private (0700) and the key file is created 0600.
+    """
     if env_value is not None and env_value.strip():
         return b",".join(_split_keys(env_value))
-    path = Path(data_dir) / KEY_FILE_NAME
+    path = files.ensure_private_dir(Path(data_dir)) / KEY_FILE_NAME
     if not path.exists():
-        Path(data_dir).mkdir(parents=True, exist_ok=True, mode=0o700)
-        _create_key_file(path)
+        # The first writer wins; a process that loses the race reads the winner's key.
+        files.create_private_file(path, Fernet.generate_key() + b"\n")
+    files.tighten_file(path)
     return _read_key_file(path)
-
-
-def _create_key_file(path: Path) -> None:
-    """Publish a fresh key at ``path`` atomically, never replacing a key another process wrote."""
-    key = Fernet.generate_key() + b"\n"
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(key)
-            fh.flush()
-            os.fsync(fh.fileno())
-        try:
-            os.link(tmp, path)  # atomic and no-clobber: the first writer wins, the rest re-read
-        except FileExistsError:
-            return
-        except OSError:  # filesystem without hard links: exclusive create of the final name
-            _create_exclusive(path, key)
-        _fsync_dir(path.parent)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-
-
-def _create_exclusive(path: Path, key: bytes) -> None:
-    """Fallback: write ``key`` to ``path`` with O_EXCL; a lost race is not an error."""
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(key)
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make a directory entry durable (best effort)."""
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def _read_key_file(path: Path, attempts: int = 50) -> bytes:
@@ -375,8 +333,6 @@ def _read_key_file(path: Path, attempts: int = 50) -> bytes:
         if data:
             break
         time.sleep(0.02)  # only reachable with the O_EXCL fallback, mid-write
-    if path.stat().st_mode & 0o077:
-        log.warning("secret key file %s is readable by group/others; run chmod 600", path)
     try:
         return b",".join(_split_keys(data))
     except ValueError as exc:

@@ -1,16 +1,29 @@
-"""The ``lbaas`` command: serve, worker, migrate, api-key, tags."""
+"""The ``lbaas`` command: serve, worker, migrate, api-key, quota, tags, tasks.
+
+Every error a command meets ends as one line on stderr (``lbaas: error: ...``) and a non-zero
+exit status, never a traceback: ``LbaasCli.main`` translates the errors of every command once,
+so a new command (``@main.command()`` or a new ``@main.group()``) only raises ``LbaasError``,
+``click.ClickException`` or lets a database or OS error through. ``LBAAS_DEBUG=1`` shows the
+traceback of an unexpected error. Exit status: 1 for errors, 2 for bad arguments, 130 on Ctrl-C.
+"""
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
 import signal
+import socket
 import sys
 import threading
+from typing import Any, NoReturn
 
 import click
 import sqlalchemy as sa
 
 from lbaas.config import Settings
+
+DB_HINT = "check --database-url or LBAAS_DATABASE_URL"
 
 DB_OPT = click.option(
     "--database-url",
@@ -18,16 +31,73 @@ DB_OPT = click.option(
     default=None,
     help="SQLAlchemy URL; default SQLite in $LBAAS_DATA_DIR (./.lbaas).",
 )
+PROJECT_OPT = click.option("--project-id", type=click.IntRange(min=1), required=True)
+
+
+def _one_line(text: object) -> str:
+    return " ".join(str(text).split())
+
+
+def describe_error(exc: BaseException) -> str:
+    """The one line a user sees for an error of any command."""
+    from lbaas.errors import LbaasError
+
+    if isinstance(exc, LbaasError):
+        return _one_line(exc.message)
+    if isinstance(exc, sa.exc.NoSuchModuleError):
+        return f"unsupported database URL ({_one_line(exc)}): use sqlite:/// or postgresql://; {DB_HINT}"
+    if isinstance(exc, sa.exc.ArgumentError):
+        return f"bad database URL: {_one_line(exc)}; {DB_HINT}"
+    if isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError):
+        first = str(exc.orig or exc).strip().splitlines() or [type(exc).__name__]
+        return f"cannot use the database: {_one_line(first[0])}; {DB_HINT}"
+    if isinstance(exc, sa.exc.SQLAlchemyError):
+        return f"database error: {_one_line(str(exc).splitlines()[0])}"
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f": {exc.filename}" if exc.filename else ""
+        return f"{exc.strerror}{where}"
+    if isinstance(exc, ValueError):
+        return _one_line(exc)
+    hint = "" if os.environ.get("LBAAS_DEBUG") else " (set LBAAS_DEBUG=1 to see the traceback)"
+    return f"internal error: {type(exc).__name__}: {_one_line(exc)}{hint}"
+
+
+def _fail(message: str, status: int) -> NoReturn:
+    click.echo(f"lbaas: error: {message}", err=True)
+    sys.exit(status)
+
+
+class LbaasCli(click.Group):
+    """The top-level group: runs a command and turns whatever it raises into one line."""
+
+    def main(self, args: Any = None, prog_name: str | None = None, **extra: Any) -> Any:
+        extra.pop("standalone_mode", None)
+        try:
+            result = super().main(args, prog_name, standalone_mode=False, **extra)
+        except click.exceptions.UsageError as exc:
+            where = exc.ctx.command_path if exc.ctx is not None else "lbaas"
+            _fail(f"{_one_line(exc.format_message())} (see {where} --help)", exc.exit_code)
+        except click.ClickException as exc:
+            _fail(_one_line(exc.format_message()), exc.exit_code)
+        except (click.Abort, KeyboardInterrupt):
+            click.echo("lbaas: interrupted", err=True)
+            sys.exit(130)
+        except Exception as exc:
+            if os.environ.get("LBAAS_DEBUG"):
+                raise
+            _fail(describe_error(exc), 1)
+        sys.exit(result if isinstance(result, int) else 0)
 
 
 def _settings(**overrides: object) -> Settings:
     try:
         return Settings.from_env(**overrides)
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from exc
+    except ValueError as exc:  # the message names the flag or variable to fix
+        raise click.ClickException(str(exc)) from exc
 
 
 def _db(database_url: str | None):
+    """The migrated database of the settings (for commands that read or change it)."""
     from lbaas.db import migrate
     from lbaas.db.engine import Database
 
@@ -37,7 +107,7 @@ def _db(database_url: str | None):
     return db
 
 
-@click.group()
+@click.group(cls=LbaasCli)
 @click.version_option(package_name="lbaas")
 def main() -> None:
     """lbaas: load balancers as a service, wire-compatible with Gcore Cloud."""
@@ -45,68 +115,139 @@ def main() -> None:
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
+# -- serve / worker / migrate --------------------------------------------------
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to (host, port), or a one-line error saying which setting to change."""
+    try:
+        family, kind, proto, _, addr = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except socket.gaierror as exc:
+        message = f"cannot listen on {host!r}: {exc.strerror}; set --host or LBAAS_HOST"
+        raise click.ClickException(message) from exc
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(addr)
+    except OSError as exc:
+        sock.close()
+        where = f"{host}:{port}"
+        if exc.errno == errno.EADDRINUSE:
+            message = f"{where} is already in use; choose another port with --port or LBAAS_PORT"
+        elif exc.errno == errno.EACCES:
+            message = f"no permission to listen on {where}; choose a port over 1023 with --port or LBAAS_PORT"
+        elif exc.errno == errno.EADDRNOTAVAIL:
+            message = f"{host} is not an address of this machine; set --host or LBAAS_HOST"
+        else:
+            message = f"cannot listen on {where}: {exc.strerror}; set --host/--port or LBAAS_HOST/LBAAS_PORT"
+        raise click.ClickException(message) from exc
+    # Listening at once: a client that reads the "serving on" line and connects before the
+    # server loop runs waits in the backlog instead of being refused.
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _url(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
 @main.command()
 @click.option("--host", envvar="LBAAS_HOST", default=None)
-@click.option("--port", envvar="LBAAS_PORT", type=int, default=None)
+@click.option(
+    "--port", envvar="LBAAS_PORT", type=click.IntRange(0, 65535), default=None, help="0: any free port"
+)
 @DB_OPT
-@click.option("--provider", envvar="LBAAS_PROVIDER", type=click.Choice(["noop", "haproxy"]), default=None)
+@click.option(
+    "--provider",
+    envvar="LBAAS_PROVIDER",
+    type=click.Choice(["noop", "haproxy", "auto"]),
+    default=None,
+    help="auto (default): haproxy when HAProxy >= 2.6 is installed, else noop (the emulator).",
+)
 @click.option("--no-worker", is_flag=True, help="Serve the API only; run `lbaas worker` separately.")
 def serve(
     host: str | None, port: int | None, database_url: str | None, provider: str | None, no_worker: bool
 ) -> None:
-    """Run the API (and, by default, a worker) until SIGTERM."""
+    """Run the API (and, by default, a worker) until SIGTERM.
+
+    Without LBAAS_ADMIN_API_KEY, the first start writes an admin key to
+    $LBAAS_DATA_DIR/admin-api-key (mode 0600).
+    """
     import uvicorn
 
+    from lbaas import first_start
     from lbaas.api.app import create_app
 
     settings = _settings(
         host=host, port=port, database_url=database_url, provider=provider, run_worker=not no_worker
     )
-    if settings.provider == "haproxy":
-        raise click.ClickException(
-            "the haproxy provider is not available in this version yet; use --provider noop (the emulator)"
-        )
+    settings = _resolve_provider(settings)
+    sock = bind_socket(settings.host, settings.port)
     app = create_app(settings)
+    note = first_start.ensure_admin_key(app.state.db, settings)
+    if note:
+        click.echo(f"lbaas: {note}", err=True)
+    database = sa.engine.make_url(settings.database_url).render_as_string()
     click.echo(
-        f"lbaas: serving on http://{settings.host}:{settings.port} with provider "
-        f"{settings.provider}, database {sa.engine.make_url(settings.database_url).render_as_string()}",
-        err=True,
+        f"lbaas: serving on {_url(sock)} with provider {settings.provider}, database {database}", err=True
     )
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_level="warning",
-        access_log=False,
-        timeout_graceful_shutdown=20,
-    )
+    config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=20)
+    server = uvicorn.Server(config)
+    server.run(sockets=[sock])
+    if not server.started:
+        raise click.ClickException("the server did not start; see the log lines above")
+
+
+def _resolve_provider(settings: Settings) -> Settings:
+    """``auto`` becomes the provider that will run; a fallback to the emulator is said in one line."""
+    import dataclasses
+
+    from lbaas.providers import choose
+
+    name, warning = choose(settings)
+    if warning:
+        click.echo(f"lbaas: warning: {warning}", err=True)
+    return dataclasses.replace(settings, provider=name)
 
 
 @main.command()
 @DB_OPT
-@click.option("--provider", envvar="LBAAS_PROVIDER", type=click.Choice(["noop", "haproxy"]), default=None)
-@click.option("--threads", type=int, default=None, help="Concurrent tasks in this process.")
+@click.option(
+    "--provider", envvar="LBAAS_PROVIDER", type=click.Choice(["noop", "haproxy", "auto"]), default=None
+)
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="Concurrent tasks in this process.")
 def worker(database_url: str | None, provider: str | None, threads: int | None) -> None:
-    """Run task workers only (several may share one PostgreSQL database)."""
+    """Run task workers only (several may share one PostgreSQL database), with the status poller."""
+    from lbaas.certs import SecretBox, load_or_create_key
     from lbaas.providers import make_provider
     from lbaas.tasks import handlers  # noqa: F401
+    from lbaas.tasks.runner import Runner
     from lbaas.tasks.worker import Worker
 
-    settings = _settings(database_url=database_url, provider=provider, worker_threads=threads)
+    settings = _resolve_provider(
+        _settings(database_url=database_url, provider=provider, worker_threads=threads)
+    )
     db = _db(settings.database_url)
+    box = SecretBox.from_key(load_or_create_key(settings.data_dir, settings.secret_key))
     w = Worker(
         db,
-        make_provider(settings.provider, noop_delay_ms=settings.noop_task_delay_ms),
+        make_provider(settings),
         threads=settings.worker_threads,
         lease=settings.lease_seconds,
+        decrypt=box.decrypt,
     )
+    runner = Runner(w, poll_interval=settings.poll_interval)
     done = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: done.set())
-    w.start()
-    click.echo(f"lbaas worker {w.id}: {settings.worker_threads} threads", err=True)
+    runner.start()
+    click.echo(
+        f"lbaas worker {w.id}: {settings.worker_threads} threads, provider {settings.provider}", err=True
+    )
     done.wait()
-    w.stop()
+    runner.stop()
 
 
 @main.command()
@@ -117,13 +258,14 @@ def migrate(database_url: str | None) -> None:
     click.echo("database at head")
 
 
+# -- api-key -------------------------------------------------------------------
 @main.group("api-key")
 def api_key() -> None:
     """Manage API keys."""
 
 
 @api_key.command("create")
-@click.option("--project-id", type=int, required=True)
+@PROJECT_OPT
 @click.option("--name", default=None)
 @DB_OPT
 def api_key_create(project_id: int, name: str | None, database_url: str | None) -> None:
@@ -167,16 +309,33 @@ def api_key_list(database_url: str | None) -> None:
 @DB_OPT
 def api_key_revoke(key_id: int, database_url: str | None) -> None:
     """Revoke a key; it stops working at once."""
-    from lbaas.errors import NotFound
     from lbaas.services import auth
 
     db = _db(database_url)
-    try:
-        with db.write() as conn:
-            auth.revoke(conn, key_id)
-    except NotFound as exc:
-        raise click.ClickException(exc.message) from exc
+    with db.write() as conn:
+        auth.revoke(conn, key_id)
     click.echo(f"revoked key {key_id}")
+
+
+# -- quota ---------------------------------------------------------------------
+class QuotaLimit(click.ParamType):
+    """A quota limit: an integer >= 0, or -1 / ``unlimited`` for no limit."""
+
+    name = "LIMIT"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            number = value
+        elif str(value).strip().lower() == "unlimited":
+            return -1
+        else:
+            try:
+                number = int(str(value).strip())
+            except ValueError:
+                self.fail(f"{value!r} is not a number (use -1 or 'unlimited' for no limit)", param, ctx)
+        if number < -1:
+            self.fail(f"{number} is below -1 (use -1 or 'unlimited' for no limit)", param, ctx)
+        return number
 
 
 @main.group()
@@ -184,13 +343,14 @@ def quota() -> None:
     """Per-project quotas (defaults are generous; an operator may lower or raise them)."""
 
 
-@quota.command("set")
-@click.option("--project-id", type=int, required=True)
+# ignore_unknown_options: "-1" is the LIMIT argument, not an unknown option.
+@quota.command("set", context_settings={"ignore_unknown_options": True})
+@PROJECT_OPT
 @click.argument("name")
-@click.argument("limit", type=int)
+@click.argument("limit", type=QuotaLimit())
 @DB_OPT
 def quota_set(project_id: int, name: str, limit: int, database_url: str | None) -> None:
-    """Set quota NAME of a project to LIMIT."""
+    """Set quota NAME of a project to LIMIT (-1 or 'unlimited': no limit)."""
     from lbaas.services import quotas
 
     if name not in quotas.DEFAULTS:
@@ -198,11 +358,11 @@ def quota_set(project_id: int, name: str, limit: int, database_url: str | None) 
     db = _db(database_url)
     with db.write() as conn:
         quotas.set_limit(conn, project_id, name, limit)
-    click.echo(f"{name} = {limit} for project {project_id}")
+    click.echo(f"{name} = {quotas.show_limit(limit)} for project {project_id}")
 
 
 @quota.command("show")
-@click.option("--project-id", type=int, required=True)
+@PROJECT_OPT
 @DB_OPT
 def quota_show(project_id: int, database_url: str | None) -> None:
     """Show a project's limits and usage."""
@@ -210,15 +370,15 @@ def quota_show(project_id: int, database_url: str | None) -> None:
 
     db = _db(database_url)
     with db.read() as conn:
+        quotas.require_project(conn, project_id)
         for name in quotas.DEFAULTS:
             limit, used = quotas.usage(conn, project_id, name)
-            click.echo(
-                f"{name}: {used} / {limit}"
-                if name not in ("listeners_per_lb", "members_per_pool")
-                else f"{name}: limit {limit}"
-            )
+            shown = quotas.show_limit(limit)
+            per_parent = name in ("listeners_per_lb", "members_per_pool")
+            click.echo(f"{name}: limit {shown}" if per_parent else f"{name}: {used} / {shown}")
 
 
+# -- tags ----------------------------------------------------------------------
 @main.group()
 def tags() -> None:
     """Operator tag commands."""
@@ -230,18 +390,14 @@ def tags() -> None:
 @DB_OPT
 def add_read_only(resource_id: str, pair: str, database_url: str | None) -> None:
     """Attach a read-only tag KEY=VALUE to a load balancer or floating IP."""
-    from lbaas.errors import LbaasError
     from lbaas.services import tags as tag_service
 
     key, sep, value = pair.partition("=")
     if not sep:
         raise click.UsageError("PAIR must be KEY=VALUE")
     db = _db(database_url)
-    try:
-        with db.write() as conn:
-            tag_service.add_read_only(conn, resource_id, key, value)
-    except LbaasError as exc:
-        raise click.ClickException(exc.message) from exc
+    with db.write() as conn:
+        tag_service.add_read_only(conn, resource_id, key, value)
     click.echo(f"read-only tag {key.strip()} set on {resource_id}")
 
 
@@ -282,4 +438,4 @@ def tasks_list(stuck: bool, states: tuple[str, ...], limit: int, database_url: s
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

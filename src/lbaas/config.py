@@ -7,10 +7,21 @@ import ipaddress
 import os
 from pathlib import Path
 
+import sqlalchemy as sa
+
+
+def _env_number(name: str, default: float, kind: type = int) -> float:
+    raw = os.environ.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return kind(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, not {raw!r}") from None
+
 
 def _env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    return int(raw) if raw not in (None, "") else default
+    return int(_env_number(name, default, int))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -19,7 +30,8 @@ class Settings:
 
     database_url: str
     data_dir: Path
-    provider: str = "noop"
+    #: ``noop``, ``haproxy``, or ``auto``: haproxy when a usable HAProxy (>= 2.6) is installed.
+    provider: str = "auto"
     host: str = "127.0.0.1"
     port: int = 8080
     admin_api_key: str | None = None
@@ -45,7 +57,7 @@ class Settings:
         values: dict[str, object] = {
             "data_dir": data_dir,
             "database_url": os.environ.get("LBAAS_DATABASE_URL") or default_database_url(data_dir),
-            "provider": os.environ.get("LBAAS_PROVIDER") or "noop",
+            "provider": os.environ.get("LBAAS_PROVIDER") or "auto",
             "host": os.environ.get("LBAAS_HOST") or "127.0.0.1",
             "port": _env_int("LBAAS_PORT", 8080),
             "admin_api_key": os.environ.get("LBAAS_ADMIN_API_KEY") or None,
@@ -55,8 +67,8 @@ class Settings:
             "fip_pool": os.environ.get("LBAAS_FIP_POOL") or "127.2.0.0/16",
             "noop_task_delay_ms": _env_int("LBAAS_NOOP_TASK_DELAY_MS", 0),
             "worker_threads": _env_int("LBAAS_WORKER_THREADS", 4),
-            "lease_seconds": float(os.environ.get("LBAAS_LEASE_SECONDS") or 10.0),
-            "poll_interval": float(os.environ.get("LBAAS_POLL_INTERVAL_S") or 1.0),
+            "lease_seconds": _env_number("LBAAS_LEASE_SECONDS", 10.0, float),
+            "poll_interval": _env_number("LBAAS_POLL_INTERVAL_S", 1.0, float),
             "secret_key": os.environ.get("LBAAS_SECRET_KEY") or None,
             "run_dir": Path(os.environ["LBAAS_RUN_DIR"]) if os.environ.get("LBAAS_RUN_DIR") else None,
             "haproxy_bin": os.environ.get("LBAAS_HAPROXY_BIN") or "haproxy",
@@ -72,8 +84,23 @@ class Settings:
             net = ipaddress.ip_network(getattr(self, name), strict=False)
             if not net.is_loopback:
                 raise ValueError(f"{name} {net} must lie in 127.0.0.0/8: lbaas binds VIPs on loopback")
-        if self.provider not in ("noop", "haproxy"):
-            raise ValueError(f"unknown provider {self.provider!r}: use noop or haproxy")
+        if self.provider not in ("noop", "haproxy", "auto"):
+            raise ValueError(f"unknown provider {self.provider!r}: use noop, haproxy or auto")
+        check_database_url(self.database_url)
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"port {self.port} is not 0..65535 (LBAAS_PORT)")
+
+
+def check_database_url(url: str) -> None:
+    """A URL lbaas can use: SQLite or PostgreSQL (ValueError saying which setting to fix)."""
+    hint = "use sqlite:///PATH or postgresql://USER@HOST:PORT/DB (--database-url or LBAAS_DATABASE_URL)"
+    try:
+        parsed = sa.engine.make_url(url)
+    except sa.exc.ArgumentError:
+        raise ValueError(f"cannot parse the database URL {url!r}; {hint}") from None
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        shown = parsed.render_as_string(hide_password=True)
+        raise ValueError(f"unsupported database {parsed.get_backend_name()!r} in {shown!r}; {hint}")
 
 
 def default_database_url(data_dir: Path) -> str:

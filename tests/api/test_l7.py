@@ -270,11 +270,9 @@ async def test_async_policy_and_rule(aclient, server, lb, listener_id) -> None:
 BAD_POLICIES = [
     ({"action": "REDIRECT_TO_URL"}, "redirect_url"),
     ({"action": "REDIRECT_TO_URL", "redirect_url": "not a url"}, "redirect_url"),
-    ({"action": "REDIRECT_PREFIX", "redirect_prefix": "/relative"}, "redirect_prefix"),
+    ({"action": "REDIRECT_PREFIX", "redirect_prefix": "relative"}, "redirect_prefix"),
     ({"action": "REDIRECT_TO_POOL"}, "redirect_pool_id"),
     ({"action": "REDIRECT_TO_POOL", "redirect_pool_id": "nope"}, "redirect_pool_id"),
-    ({"action": "REJECT", "redirect_http_code": 301}, "redirect_http_code"),
-    ({"action": "REJECT", "redirect_url": "https://example.com"}, "redirect_url"),
     (
         {"action": "REDIRECT_TO_URL", "redirect_url": "https://e.com", "redirect_http_code": 304},
         "redirect_http_code",
@@ -295,6 +293,40 @@ def test_create_policy_validation(client, server, lb, listener_id) -> None:
         assert exc.value.body["exception_class"] == "ValidationError"
         assert field in exc.value.body["invalid_fields"], (body, exc.value.body)
     assert l7_rows(server, lb.id) == before
+
+
+def test_gcore_examples_and_other_actions_fields(client, listener_id) -> None:
+    """Gcore's published examples pass; another action's redirect fields are ignored, not refused."""
+    l7 = client.cloud.load_balancers.l7_policies
+    # CreateL7PolicyRedirectPrefixSerializer's example prefix is a path, not a URL.
+    prefix = l7.create_and_poll(
+        action="REDIRECT_PREFIX", listener_id=listener_id, redirect_prefix="/api/v1/policies"
+    )
+    assert (prefix.redirect_prefix, prefix.redirect_http_code) == ("/api/v1/policies", 302)
+    # Gcore's rule example: a REGEX PATH rule that also carries a key (kept, unused).
+    rule = l7.rules.create_and_poll(
+        prefix.id,
+        type="PATH",
+        compare_type="REGEX",
+        value="/images*",
+        key="the name of the cookie or header to evaluate.",
+        tags=["test_tag_1", "test_tag_2"],
+    )
+    assert (rule.type, rule.value, rule.key) == (
+        "PATH",
+        "/images*",
+        "the name of the cookie or header to evaluate.",
+    )
+    # Octavia clears, and Gcore's per-action schemas do not have, the other actions' fields.
+    body = {
+        "action": "REJECT",
+        "listener_id": listener_id,
+        "redirect_url": "https://e.com",
+        "redirect_http_code": 301,
+    }
+    task = client.post(base(client), body=body, cast_to=object)["tasks"][0]
+    pol = l7.get(finished(client, task).created_resources.l7polices[0])
+    assert (pol.action, pol.redirect_url, pol.redirect_http_code) == ("REJECT", None, None)
 
 
 def test_policy_reference_checks(client, server, lb, listener_id) -> None:
@@ -338,7 +370,7 @@ def test_rule_validation(client, server, lb, listener_id) -> None:
     bad = [
         ({"type": "PATH", "compare_type": "REGEX", "value": "(unclosed"}, "value"),
         ({"type": "HEADER", "compare_type": "EQUAL_TO", "value": "x"}, "key"),
-        ({"type": "PATH", "compare_type": "EQUAL_TO", "value": "/x", "key": "k"}, "key"),
+        ({"type": "SSL_CONN_HAS_CERT", "compare_type": "EQUAL_TO", "value": "True", "key": "k"}, "key"),
         ({"type": "FILE_TYPE", "compare_type": "CONTAINS", "value": "jpg"}, "compare_type"),
         ({"type": "PATH", "compare_type": "EQUAL_TO", "value": ""}, "value"),
         ({"type": "QUERY", "compare_type": "EQUAL_TO", "value": "x"}, "type"),

@@ -69,13 +69,13 @@ def test_create_and_poll_get_list(client, members, pool) -> None:
 def test_create_rejects_bad_members(client, members, pool) -> None:
     members.create_and_poll(pool.id, address="10.0.0.1", protocol_port=80)
     cases = [
-        ({"address": "2001:db8::1", "protocol_port": 80}, "address"),  # IPv6 behind an IPv4 VIP
         ({"address": "10.0.0.1", "protocol_port": 80}, "address"),  # duplicate
         ({"address": "10.0.0.2", "protocol_port": 80, "weight": 0}, "weight"),
         ({"address": "10.0.0.2", "protocol_port": 80, "weight": 257}, "weight"),
         ({"address": "10.0.0.2", "protocol_port": 0}, "protocol_port"),
         ({"address": "not-an-ip", "protocol_port": 80}, "address"),
-        ({"address": "10.0.0.2", "protocol_port": 80, "monitor_address": "2001:db8::2"}, "monitor_address"),
+        ({"address": "0.0.0.0", "protocol_port": 80}, "address"),
+        ({"address": "10.0.0.2", "protocol_port": 80, "monitor_address": "224.0.0.1"}, "monitor_address"),
     ]
     for body, field in cases:
         with pytest.raises(gcore.BadRequestError) as exc:
@@ -93,7 +93,7 @@ def test_update_and_poll_and_noop(client, members, pool) -> None:
     assert members.update(m.id, pool_id=pool.id, weight=10, backup=True).tasks == []
     assert members.update(m.id, pool_id=pool.id).tasks == []
     with pytest.raises(gcore.BadRequestError) as exc:
-        members.update(m.id, pool_id=pool.id, monitor_address="2001:db8::5")
+        members.update(m.id, pool_id=pool.id, monitor_address="0.0.0.0")
     assert "monitor_address" in bad_request(exc)
     with pytest.raises(gcore.BadRequestError):
         members.update(m.id, pool_id=pool.id, weight=300)
@@ -149,8 +149,31 @@ def test_replace_rejects_bad_bodies(server, project, client, members, pool) -> N
         members.replace(pool.id, body=dup)
     assert "1.address" in bad_request(exc)
     with pytest.raises(gcore.BadRequestError):
-        members.replace(pool.id, body=[{"address": "2001:db8::1", "protocol_port": 80}])
+        members.replace(pool.id, body=[{"address": "ff02::1", "protocol_port": 80}])
     assert [m.address for m in members.list(pool.id)] == ["10.0.0.1"]
+
+
+def test_member_family_binds_only_udp_pools(client, members, lb, pool) -> None:
+    # Octavia refuses IPv6 members behind an IPv4 VIP only on UDP/SCTP (LVS) pools.
+    v6 = members.create_and_poll(pool.id, address="2001:db8::1", protocol_port=80, monitor_address="::1")
+    assert (v6.address, v6.monitor_address) == ("2001:db8::1", "::1")
+    udp = client.cloud.load_balancers.pools.create_and_poll(
+        name="pool-udp", protocol="UDP", lb_algorithm="ROUND_ROBIN", load_balancer_id=lb.id
+    )
+    for body, field in (
+        ({"address": "2001:db8::1", "protocol_port": 53}, "address"),
+        ({"address": "10.0.0.1", "protocol_port": 53, "monitor_address": "2001:db8::2"}, "monitor_address"),
+    ):
+        with pytest.raises(gcore.BadRequestError) as exc:
+            members.create(udp.id, **body)
+        assert field in bad_request(exc), body
+    with pytest.raises(gcore.BadRequestError):
+        members.replace(udp.id, body=[{"address": "2001:db8::1", "protocol_port": 53}])
+    # Turning the HTTP pool (with its IPv6 member) into a UDP pool is refused too.
+    with pytest.raises(gcore.BadRequestError) as exc:
+        client.cloud.load_balancers.pools.update(pool.id, protocol="UDP")
+    assert "members.0.address" in bad_request(exc)
+    assert members.list(udp.id).count == 0
 
 
 def test_deprecated_v1_member_calls(server, project, client, members, pool) -> None:

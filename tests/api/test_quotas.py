@@ -53,3 +53,25 @@ def test_pool_and_member_quotas(server, client) -> None:
             pool.id, body=[{"address": "127.0.4.1", "protocol_port": p} for p in (1, 2, 3)]
         )
     assert len(lbs.pools.get(pool.id).members) == 2
+
+
+def test_minus_one_is_unlimited(server, client) -> None:
+    """-1 (what `lbaas quota set NAME -1` stores) lifts the limit instead of blocking everything."""
+    pid = client.cloud_project_id
+    set_quota(server, pid, "loadbalancer_count", 0)
+    with pytest.raises(gcore.BadRequestError) as exc:
+        client.cloud.load_balancers.create(name="blocked")
+    assert_quota_error(exc, "loadbalancer_count", 0)
+    set_quota(server, pid, "loadbalancer_count", quotas.UNLIMITED)
+    client.cloud.load_balancers.create_and_poll(name="unlimited")
+    with server.db.read() as conn:
+        assert quotas.usage(conn, pid, "loadbalancer_count") == (-1, 1)
+
+
+def test_limits_of_unknown_projects_and_bad_values_are_refused(server) -> None:
+    from lbaas.errors import NotFound
+
+    with server.db.write() as conn, pytest.raises(NotFound):
+        quotas.set_limit(conn, 999_999, "loadbalancer_count", 3)
+    with server.db.write() as conn, pytest.raises(ValueError):
+        quotas.set_limit(conn, 1, "loadbalancer_count", -2)

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa, x25519
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
-from lbaas import certs
+from lbaas import files
 from lbaas.certs import CertBundle, SecretBox, load_or_create_key, parse_pem_bundle, parse_pkcs12
 from lbaas.errors import ValidationFailed
 
@@ -433,7 +433,7 @@ def test_corrupt_key_file_is_not_overwritten(tmp_path: Path) -> None:
 def test_create_never_replaces_existing_key(tmp_path: Path) -> None:
     path = tmp_path / "secret.key"
     first = load_or_create_key(tmp_path, None)
-    certs._create_key_file(path)  # a racing process that lost
+    assert not files.create_private_file(path, b"late\n")  # a racing process that lost
     assert load_or_create_key(tmp_path, None) == first
     assert [p.name for p in tmp_path.iterdir()] == ["secret.key"]
 

@@ -25,6 +25,8 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
+from lbaas import files
+
 T = TypeVar("T")
 
 # FULL: a commit is fsynced before it is acknowledged, so it survives power
@@ -128,8 +130,9 @@ class Database:
         self.dialect = sa.engine.make_url(url).get_backend_name()
         if self.dialect == "sqlite":
             path = sa.engine.make_url(url).database
-            if path and path != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            if path and path != ":memory:" and not path.startswith("file:"):
+                # 0600 before SQLite opens it; SQLite gives -wal and -shm the same mode.
+                files.prepare_sqlite_file(Path(path))
             self.writer = _sqlite_engine(url, immediate=True)
             self.reader = _sqlite_engine(url, immediate=False)
             self._group: _GroupCommit | None = None

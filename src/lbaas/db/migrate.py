@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,7 +36,7 @@ def _alembic_config(conn: sa.Connection) -> Config:
 def _migration_lock(db: Database) -> Iterator[None]:
     if db.is_sqlite:
         path = sa.engine.make_url(db.url).database or "lbaas"
-        with open(f"{path}.migrate.lock", "a+") as fh:
+        with open(os.open(f"{path}.migrate.lock", os.O_RDWR | os.O_CREAT, 0o600), "a+") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
             try:
                 yield

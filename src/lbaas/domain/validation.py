@@ -7,8 +7,14 @@ persistence and L7 policies and rules. Functions take plain values and dicts, do
 and raise ``ValidationFailed`` (400 ``ValidationError``) whose ``invalid_fields`` name the
 offending field, e.g. ``allowed_cidrs.0``. Most return None; a few return a normalized value.
 
-Sources in order: Gcore's documented behaviour (spec/API.md, Gcore docs), then Octavia's
-(which Gcore wraps). Where both are silent the choice is marked ``Decision:``.
+Every refusal names its source beside it. In order: Gcore (its OpenAPI spec, quoted in
+/work/shared/spec/API.md, and its docs in G-Core/product-documentation), then OpenStack Octavia,
+which Gcore wraps (``octavia/api/v2/controllers/*``, ``octavia/common/validate.py``,
+``octavia/common/constants.py``). A rule stricter than both is kept only to keep a user string
+from breaking the HAProxy configuration line it is rendered into (marked ``Data plane:``) or
+where a client could not tell the difference (marked ``Decision:``); anything a real client
+workflow (Terraform's create/destroy order, the SDK, Gcore's published examples) would hit
+is not refused.
 """
 
 from __future__ import annotations
@@ -40,9 +46,12 @@ _LP, _PP, _HM = ListenerProtocol, PoolProtocol, HealthMonitorType
 
 # --- Listeners and pools ------------------------------------------------------------------
 
-# Octavia's VALID_LISTENER_POOL_PROTOCOL_MAP, minus what Gcore forbids. Octavia also allows
-# PROXY/PROXYV2 pools behind HTTP, HTTPS and TERMINATED_HTTPS listeners; Gcore documents
-# "PROXY and PROXY V2 require the listener to use the TCP protocol", and Gcore wins.
+# Octavia's VALID_LISTENER_POOL_PROTOCOL_MAP (octavia/common/constants.py), minus what Gcore
+# forbids. Octavia also allows PROXY/PROXYV2 pools behind HTTP, HTTPS and TERMINATED_HTTPS
+# listeners; Gcore's guide (cloud/networking/create-and-configure-a-load-balancer.mdx) says
+# "PROXY and PROXY V2 require the listener to use the TCP protocol", and Gcore wins. A
+# PROMETHEUS listener takes no pool (Octavia: ListenerNoChildren). Gcore's Terraform examples
+# (TCP+TCP, TCP+PROXY) and SDK example (HTTP+HTTP) all fit.
 LISTENER_POOL_PROTOCOLS: Mapping[ListenerProtocol, frozenset[PoolProtocol]] = MappingProxyType(
     {
         _LP.HTTP: frozenset({_PP.HTTP}),
@@ -54,26 +63,38 @@ LISTENER_POOL_PROTOCOLS: Mapping[ListenerProtocol, frozenset[PoolProtocol]] = Ma
     }
 )
 
-# The transport each listener protocol binds; two listeners of one LB may not share one.
+# The transport each listener protocol binds; two listeners of one LB may not share one port
+# on it: Gcore documents that TCP 80 and UDP 80 coexist but HTTP 80 and TCP 80 do not
+# (spec/API.md §5.2); Octavia raises DuplicateListenerEntry the same way.
 LISTENER_L4_PROTOCOL: Mapping[ListenerProtocol, str] = MappingProxyType(
     {p: "UDP" if p is _LP.UDP else "TCP" for p in ListenerProtocol}
 )
+# Gcore: insert_x_forwarded is "HTTP / TERMINATED_HTTPS only"; Octavia refuses insert_headers
+# on other listeners (listener.py, LISTENER_PROTOCOLS_SUPPORTING_HEADER_INSERTION).
 X_FORWARDED_PROTOCOLS = frozenset({_LP.HTTP, _LP.TERMINATED_HTTPS})
+# Gcore: secret_id / sni_secret_id are for TERMINATED_HTTPS and PROMETHEUS ("Multiple TLS
+# certificates are configurable for Terminated HTTPS and Prometheus"); Octavia refuses
+# certificate references on listeners that cannot offload TLS.
 TLS_LISTENER_PROTOCOLS = frozenset({_LP.TERMINATED_HTTPS, _LP.PROMETHEUS})
-# Decision: PROMETHEUS too; Gcore's monitoring guide offers Basic Auth users on it.
+# Gcore: "HTTP and Terminated HTTPS protocols allow additional settings — headers and
+# authentication"; its Terraform example prometheus-9101.tf puts a user_list on PROMETHEUS.
 USER_LIST_PROTOCOLS = frozenset({_LP.HTTP, _LP.TERMINATED_HTTPS, _LP.PROMETHEUS})
 VIP_FAMILY_VERSIONS: Mapping[IpFamily, frozenset[int]] = MappingProxyType(
     {IpFamily.IPV4: frozenset({4}), IpFamily.IPV6: frozenset({6}), IpFamily.DUAL: frozenset({4, 6})}
 )
+# Gcore: connection_limit is -1..1000000, "-1 is translated to the default value 100000".
 DEFAULT_CONNECTION_LIMIT = 100_000
 MAX_CONNECTION_LIMIT = 1_000_000
 
 # --- Health monitors ----------------------------------------------------------------------
 
 HTTP_MONITOR_TYPES = frozenset({_HM.HTTP, _HM.HTTPS})
+# Gcore's monitor schema, on each of these: "Can only be used together with HTTP or HTTPS
+# health monitor type" (Octavia refuses http_method, url_path, expected_codes likewise).
 HTTP_MONITOR_FIELDS = ("domain_name", "expected_codes", "http_method", "http_version", "url_path")
-# UDP pools run on keepalived (LVS): Octavia accepts UDP-CONNECT, TCP and HTTP there, and
-# UDP-CONNECT nowhere else.
+# Octavia (health_monitor.py): a UDP pool takes UDP-CONNECT, TCP and HTTP monitors
+# (_validate_healthmonitor_request_for_udp_sctp), and UDP-CONNECT is "only supported for
+# pools of type UDP/SCTP".
 MONITOR_TYPES_BY_POOL_PROTOCOL: Mapping[PoolProtocol, frozenset[HealthMonitorType]] = MappingProxyType(
     {
         p: frozenset({_HM.UDP_CONNECT, _HM.TCP, _HM.HTTP})
@@ -86,20 +107,30 @@ HM_HTTP_DEFAULTS: Mapping[str, Any] = MappingProxyType(
     {"http_method": "GET", "url_path": "/", "expected_codes": "200", "http_version": "1.0"}
 )
 HM_DEFAULT_MAX_RETRIES_DOWN = 3
-# Gcore documents mixed lists ("200,202,300-302,401"), wider than Octavia's single range.
+# Gcore documents mixed lists ("200,202,300-302,401,403,404,500-504"), wider than Octavia's
+# single range; anything else is not a status-code list.
 _CODE_ITEM_RE = re.compile(r"^(\d{3})(?:-(\d{3}))?$")
-_URL_PATH_RE = re.compile(r"^/([^/?#%][^?#%]*)?$")
+_URL_PATH_RE = re.compile(r"^/([^/?#%][^?#%]*)?$")  # Gcore's url_path pattern, verbatim
 
 # --- Members and session persistence ------------------------------------------------------
 
+# Gcore: "Valid values are 0 < weight <= 256, defaults to 1".
 MIN_WEIGHT, MAX_WEIGHT = 1, 256
-# Decision: cookies need an HTTP-mode backend. Only HTTP pools are one: HTTPS pools are TLS
-# pass-through and PROXY pools sit behind TCP listeners (both HAProxy mode tcp).
-COOKIE_POOL_PROTOCOLS = frozenset({_PP.HTTP})
+# Octavia (pool.py, _validate_pool_request_for_udp_sctp): cookie persistence is refused on
+# UDP/SCTP pools only. Gcore ties no persistence type to a pool protocol, and its Terraform
+# example tcp-80.tf puts APP_COOKIE on a TCP pool: accepted (what HAProxy does with a cookie
+# in mode tcp is the data plane's business).
+NO_COOKIE_POOL_PROTOCOLS = frozenset({_PP.UDP})
+# Octavia's amphora driver refuses mixing address families of VIP and members only for the
+# LVS (UDP/SCTP) protocols; HAProxy pools may reach IPv6 members from an IPv4 VIP.
+FAMILY_BOUND_POOL_PROTOCOLS = frozenset({_PP.UDP})
 
 # --- L7 -----------------------------------------------------------------------------------
 
+# Octavia's amphora driver: VALID_L7POLICY_LISTENER_PROTOCOLS = [HTTP, TERMINATED_HTTPS]
+# ("%s protocol listeners do not support L7 policies").
 L7_LISTENER_PROTOCOLS = frozenset({_LP.HTTP, _LP.TERMINATED_HTTPS})
+# Gcore: "Valid options are 301, 302, 303, 307, or 308. Default is 302" (Octavia the same).
 REDIRECT_HTTP_CODES = frozenset({301, 302, 303, 307, 308})
 DEFAULT_REDIRECT_HTTP_CODE = 302
 _REDIRECT_FIELD = MappingProxyType(
@@ -110,6 +141,8 @@ _REDIRECT_FIELD = MappingProxyType(
     }
 )
 _ALL_COMPARE = frozenset(L7CompareType)
+# Octavia's validate.l7rule_data / validate_l7rule_ssl_types: FILE_TYPE compares EQUAL_TO or
+# REGEX, the two SSL flag types only EQUAL_TO.
 L7_COMPARE_TYPES: Mapping[L7RuleType, frozenset[L7CompareType]] = MappingProxyType(
     {
         **{t: _ALL_COMPARE for t in L7RuleType},
@@ -118,14 +151,23 @@ L7_COMPARE_TYPES: Mapping[L7RuleType, frozenset[L7CompareType]] = MappingProxyTy
         L7RuleType.SSL_VERIFY_RESULT: frozenset({L7CompareType.EQUAL_TO}),
     }
 )
+# Gcore: key is "Required for COOKIE and HEADER type only"; Octavia also needs one for
+# SSL_DN_FIELD (validate_l7rule_ssl_types).
 L7_KEYED_RULE_TYPES = frozenset({L7RuleType.COOKIE, L7RuleType.HEADER, L7RuleType.SSL_DN_FIELD})
-_TOKEN_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # RFC 9110 token: header/cookie names
+# Octavia refuses a key on these ("does not use the 'key' field"); on PATH, HOST_NAME and
+# FILE_TYPE it keeps and ignores one, and so does lbaas (Gcore's own rule example sends one).
+L7_KEYLESS_RULE_TYPES = frozenset({L7RuleType.SSL_CONN_HAS_CERT, L7RuleType.SSL_VERIFY_RESULT})
+# RFC 9110 token, as Octavia's HTTP_HEADER_NAME_REGEX: header and cookie names (rule keys and
+# session persistence cookie_name). Data plane: a space would split the HAProxy config word.
+_TOKEN_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 _DN_FIELD_RE = re.compile(r"^[A-Za-z][A-Za-z0-9-]*$")  # Octavia DISTINGUISHED_NAME_FIELD_REGEX
-# Values end up in one HAProxy config line, quoted by the renderer: no control characters
-# (tab, CR, LF included) and no double quote; leading/trailing spaces are refused separately.
+# Data plane: values end up in one HAProxy config line, quoted by the renderer, so no control
+# characters (tab, CR, LF included) and no double quote, which would end the line or the quoted
+# argument early and let a user write configuration; leading/trailing spaces are refused
+# separately. URLs additionally may not contain a space (Octavia's INVALID_URL_CHARS too).
 _UNSAFE_VALUE_RE = re.compile(r'[\x00-\x1f\x7f"]')
 _UNSAFE_URL_RE = re.compile(r'[\x00-\x20\x7f"]')
-MAX_TAG_LEN = 255
+MAX_TAG_LEN = 255  # Octavia: tags are StringType(max_length=255)
 
 
 def _as(enum: type[_E], value: object, field: str) -> _E:
@@ -199,16 +241,23 @@ def check_listener_fields(
     for name, value in (("secret_id", secret_id), ("sni_secret_id", sni_secret_id)):
         if value and proto not in TLS_LISTENER_PROTOCOLS:
             _add(errors, name, f"Only for TERMINATED_HTTPS and PROMETHEUS listeners, not {proto}")
+    # Gcore: "Each Terminated HTTPS listener requires a default TLS certificate"; Octavia accepts
+    # SNI certificates instead ("An SNI or default certificate container reference must be
+    # provided"), and Gcore's secret_id "" means "SNI certificates only".
     if proto is _LP.TERMINATED_HTTPS and not secret_id and not sni_secret_id:
         _add(errors, "secret_id", "A TERMINATED_HTTPS listener needs a secret_id or an sni_secret_id")
     if user_list and proto not in USER_LIST_PROTOCOLS:
         _add(errors, "user_list", f"Only for HTTP, TERMINATED_HTTPS and PROMETHEUS listeners, not {proto}")
+    # Data plane: HAProxy keeps the first of two same-named users of a userlist and ignores the
+    # second with a warning, so the second password would silently never work.
     seen: set[str] = set()
     for i, user in enumerate(user_list or ()):
         name = user.get("username")
         if name is not None and name in seen:
             _add(errors, f"user_list.{i}.username", f"Duplicate username {name!r}")
         seen.add(name)
+    # Gcore: "The IP version of Allowed CIDRs must match the IP version of the Load Balancer's
+    # Virtual IPs ... the API will return a validation error" (Octavia: the same check).
     for i, cidr in enumerate(allowed_cidrs or ()):
         _add(errors, f"allowed_cidrs.{i}", _cidr_problem(cidr, vip_family))
     _raise_if(errors)
@@ -229,7 +278,8 @@ def _cidr_problem(cidr: object, vip_family: str | None) -> str | None:
         net = ipaddress.ip_network(cidr)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         try:
-            # Decision (Octavia's behaviour): host bits set is an error, not silently masked.
+            # Gcore: allowed_cidrs items have format "ipvanynetwork", Pydantic's IPvAnyNetwork,
+            # which refuses host bits (Octavia would mask them; Gcore answers first).
             masked = ipaddress.ip_network(cidr, strict=False)  # type: ignore[arg-type]
         except (TypeError, ValueError):
             return f"{cidr!r} is not an IP network"
@@ -278,7 +328,7 @@ def hm_defaults(hm_type: str) -> dict[str, Any]:
 def _url_path_problem(path: object) -> str | None:
     if not isinstance(path, str) or not _URL_PATH_RE.match(path) or "//" in path:
         return "Must start with '/' and hold plain path segments: no '?', '#', '%' or '//'"
-    if _UNSAFE_URL_RE.search(path):  # Decision: the path goes into an `option httpchk` line
+    if _UNSAFE_URL_RE.search(path):  # Data plane: the path goes into an `option httpchk` line
         return "Must not contain whitespace, control characters or quotes"
     return None
 
@@ -290,12 +340,13 @@ def _hm_type(hm: Mapping[str, Any], existing_type: str | None, partial: bool) ->
             raise ValidationFailed.field("type", "Field required")
         return _as(_HM, existing_type, "type")
     hm_type = _as(_HM, new, "type")
+    # Gcore: "Once health monitor is created, cannot be changed."
     if existing_type is not None and hm_type != existing_type:
         raise ValidationFailed.field("type", f"The type of a health monitor is immutable ({existing_type})")
     return hm_type
 
 
-def _http_monitor_problems(hm: Mapping[str, Any], pool: PoolProtocol, errors: dict[str, list[str]]) -> None:
+def _http_monitor_problems(hm: Mapping[str, Any], errors: dict[str, list[str]]) -> None:
     if hm.get("expected_codes") is not None:
         try:
             parse_expected_codes(hm["expected_codes"])
@@ -303,9 +354,8 @@ def _http_monitor_problems(hm: Mapping[str, Any], pool: PoolProtocol, errors: di
             errors.update(exc.invalid_fields)
     if hm.get("url_path") is not None:
         _add(errors, "url_path", _url_path_problem(hm["url_path"]))
-    if pool is _PP.UDP and hm.get("http_method") not in (None, "GET"):
-        # keepalived's HTTP_GET checker, which serves UDP pools, only sends GET.
-        _add(errors, "http_method", "Monitors of UDP pools only send GET")
+    # No rule on http_method for UDP pools: Octavia accepts any method there and its LVS
+    # checker simply sends GET (octavia/common/jinja/lvs/jinja_cfg.py).
 
 
 def check_health_monitor(
@@ -324,6 +374,7 @@ def check_health_monitor(
         allowed = ", ".join(sorted(MONITOR_TYPES_BY_POOL_PROTOCOL[pool]))
         _add(errors, "type", f"A {hm_type} monitor cannot check a {pool} pool (allowed: {allowed})")
     delay, timeout = hm.get("delay"), hm.get("timeout")
+    # Gcore: timeout is "The maximum time to connect. Must be less than the delay value".
     if delay is not None and timeout is not None and timeout >= delay:
         _add(errors, "timeout", f"Must be less than delay ({timeout} >= {delay})")
     if hm_type not in HTTP_MONITOR_TYPES:
@@ -331,7 +382,7 @@ def check_health_monitor(
             if hm.get(name) is not None:
                 _add(errors, name, f"Only for HTTP and HTTPS monitors, not {hm_type}")
     else:
-        _http_monitor_problems(hm, pool, errors)
+        _http_monitor_problems(hm, errors)
     _raise_if(errors)
 
 
@@ -345,10 +396,25 @@ def _parse_ip(address: object, field: str) -> IpAddress:
         raise ValidationFailed.field(field, f"{address!r} is not an IP address") from None
 
 
+def member_vip_family(pool_protocol: str, vip_family: str | None) -> str | None:
+    """The VIP family a member of a ``pool_protocol`` pool must match, or None for any family.
+
+    Only UDP pools are bound to the VIP's family (see FAMILY_BOUND_POOL_PROTOCOLS).
+    """
+    pool = _as(PoolProtocol, pool_protocol, "protocol")
+    return vip_family if pool in FAMILY_BOUND_POOL_PROTOCOLS else None
+
+
 def check_member_address(address: str, vip_family: str | None, field: str = "address") -> IpAddress:
-    """Check a backend address: unicast, and of a family the VIP serves; return it parsed."""
+    """Check a backend address: unicast, and of ``vip_family`` if given; return it parsed.
+
+    Pass ``vip_family`` through ``member_vip_family`` (None: any family).
+    """
     ip = _parse_ip(address, field)
     # Loopback stays allowed: the local data plane runs its backends on 127.0.0.0/8.
+    # Data plane: 0.0.0.0 (or ::) in a HAProxy server line means "the client's own destination
+    # address" (transparent proxying), and nothing can connect to a multicast or broadcast
+    # address; Gcore's member address is "ipvanyaddress", a unicast host in every example.
     if ip.is_unspecified or ip.is_multicast or ip == ipaddress.IPv4Address("255.255.255.255"):
         raise ValidationFailed.field(field, f"{address} is not a unicast address")
     if problem := _family_problem(ip.version, vip_family, "address"):
@@ -367,7 +433,7 @@ def check_member_monitor(
 
 
 def check_member_weight(weight: int, field: str = "weight") -> None:
-    """Gcore's weight is 1..256; 0 (allowed by Octavia) is not."""
+    """Gcore's weight is 1..256 ("0 < weight <= 256"); 0 (allowed by Octavia) is not."""
     if not MIN_WEIGHT <= weight <= MAX_WEIGHT:
         raise ValidationFailed.field(field, f"Must be between {MIN_WEIGHT} and {MAX_WEIGHT}, got {weight}")
 
@@ -378,7 +444,10 @@ def member_key(address: str, port: int, field: str = "address") -> tuple[str, in
 
 
 def check_member_unique(members: Iterable[Mapping[str, Any]], *, prefix: str = "members") -> None:
-    """Reject two members of one pool with the same (address, protocol_port)."""
+    """Reject two members of one pool with the same (address, protocol_port).
+
+    Octavia: DuplicateMemberEntry; Gcore's PUT and PATCH match members by that pair.
+    """
     errors: dict[str, list[str]] = {}
     first: dict[tuple[str, int], int] = {}
     for i, member in enumerate(members):
@@ -394,7 +463,8 @@ def check_member_unique(members: Iterable[Mapping[str, Any]], *, prefix: str = "
 
 
 def _granularity_problem(mask: object) -> str | None:
-    # Decision: Gcore says "subnet mask"; keepalived takes a dotted IPv4 netmask.
+    # Gcore: persistence_granularity is a "Subnet mask if source_ip is used. For UDP ports
+    # only"; Octavia/keepalived take it as a dotted netmask (the LVS "persistence_granularity").
     text = str(mask)
     try:
         if ipaddress.IPv4Network(f"0.0.0.0/{text}").netmask == ipaddress.IPv4Address(text):
@@ -413,20 +483,30 @@ def check_session_persistence(sp: Mapping[str, Any] | None, *, pool_protocol: st
     errors: dict[str, list[str]] = {}
     cookie = sp.get("cookie_name")
     if sp_type is SessionPersistenceType.SOURCE_IP:
+        # Octavia (validate.check_session_persistence): cookie_name only with a cookie type.
         if cookie is not None:
             _add(errors, "session_persistence.cookie_name", "Not used by SOURCE_IP persistence")
     else:
-        if pool not in COOKIE_POOL_PROTOCOLS:
-            _add(errors, "session_persistence.type", f"{sp_type} needs an HTTP pool, not {pool}")
+        if pool in NO_COOKIE_POOL_PROTOCOLS:
+            _add(errors, "session_persistence.type", f"{sp_type} is not supported on {pool} pools")
+        # Gcore: cookie_name "Should be set if app cookie ... is used"; Octavia requires it.
         if sp_type is SessionPersistenceType.APP_COOKIE and not cookie:
             _add(errors, "session_persistence.cookie_name", "Required for APP_COOKIE persistence")
+        # Octavia refuses whitespace and separators in a cookie name (SessionPersistencePOST's
+        # pattern, check_session_persistence); data plane: it is one word of a HAProxy line.
+        if cookie and not _TOKEN_RE.match(cookie):
+            _add(errors, "session_persistence.cookie_name", f"{cookie!r} is not a valid cookie name")
+    # Gcore: persistence_timeout and persistence_granularity are "For UDP ports only", with
+    # "source_ip"; Octavia: "persistence_timeout and persistence_granularity is only for UDP
+    # and SCTP protocol pools", and on those SOURCE_IP is the only type.
     udp_source_ip = pool is _PP.UDP and sp_type is SessionPersistenceType.SOURCE_IP
     for name in ("persistence_timeout", "persistence_granularity"):
         if sp.get(name) is not None and not udp_source_ip:
             _add(errors, f"session_persistence.{name}", "Only for SOURCE_IP persistence on UDP pools")
     timeout, mask = sp.get("persistence_timeout"), sp.get("persistence_granularity")
-    if udp_source_ip and timeout is not None and timeout < 1:
-        _add(errors, "session_persistence.persistence_timeout", "Must be a positive number of seconds")
+    # Decision: a negative number of seconds means nothing (Octavia takes any integer).
+    if udp_source_ip and timeout is not None and timeout < 0:
+        _add(errors, "session_persistence.persistence_timeout", "Must be 0 or more seconds")
     if udp_source_ip and mask is not None:
         _add(errors, "session_persistence.persistence_granularity", _granularity_problem(mask))
     _raise_if(errors)
@@ -435,17 +515,25 @@ def check_session_persistence(sp: Mapping[str, Any] | None, *, pool_protocol: st
 # --- 8-10. L7 policies and rules ----------------------------------------------------------
 
 
-def _http_url_problem(url: object) -> str | None:
-    # Octavia's rule, for REDIRECT_PREFIX too: Gcore's example prefix "/api/v1/policies" is refused.
+def _redirect_problem(url: object, *, path_ok: bool) -> str | None:
+    """Why ``url`` is not a redirect target, or None.
+
+    Octavia (validate.url) wants an absolute http(s) URL for redirect_url and redirect_prefix.
+    Gcore's own example redirect_prefix is "/api/v1/policies", so a prefix may also be an
+    absolute path (``path_ok``): HAProxy's ``redirect prefix`` takes either.
+    """
     if not isinstance(url, str) or _UNSAFE_URL_RE.search(url):
         return "Must be a URL without whitespace, control characters or quotes"
+    if path_ok and url.startswith("/") and not url.startswith("//"):
+        return None
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 -- raises ValueError on a bad port
     except ValueError:
         return f"{url!r} is not a valid URL"
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        return "Must be an absolute http:// or https:// URL"
+        what = "an absolute http:// or https:// URL" + (" or a path starting with '/'" if path_ok else "")
+        return f"Must be {what}"
     return None
 
 
@@ -465,35 +553,42 @@ def check_l7_policy(
     redirect_http_code: int | None = None,
     redirect_pool_protocol: str | None = None,
 ) -> None:
-    """Check an L7 policy's action-specific fields and the listener it sits on."""
+    """Check an L7 policy's action-specific fields and the listener it sits on.
+
+    The redirect fields of other actions (and ``redirect_http_code`` on REJECT and
+    REDIRECT_TO_POOL) are not checked: the caller stores them as null. Gcore's per-action
+    body schemas do not have them and Octavia's ``sanitize_l7policy_api_args`` clears them.
+    """
     act = _as(L7Action, action, "action")
     listener = _as(ListenerProtocol, listener_protocol, "listener_id")
     errors: dict[str, list[str]] = {}
     if listener not in L7_LISTENER_PROTOCOLS:
         _add(errors, "listener_id", f"L7 policies need an HTTP or TERMINATED_HTTPS listener, not {listener}")
-    # Decision: a redirect field of another action is refused, not silently dropped.
     own = _REDIRECT_FIELD.get(act)
-    given = (("redirect_url", redirect_url), ("redirect_prefix", redirect_prefix))
-    for name, value in (*given, ("redirect_pool_id", redirect_pool_id)):
-        if name != own:
-            _add(errors, name, f"Not used by the {act} action" if value is not None else None)
-        elif not value:
-            _add(errors, name, f"Required for the {act} action")
-        elif name != "redirect_pool_id":
-            _add(errors, name, _http_url_problem(value))
-    if redirect_http_code is not None:
-        if default_redirect_code(act) is None:
-            _add(errors, "redirect_http_code", "Only for REDIRECT_TO_URL and REDIRECT_PREFIX")
-        elif redirect_http_code not in REDIRECT_HTTP_CODES:
-            _add(errors, "redirect_http_code", f"Must be one of {sorted(REDIRECT_HTTP_CODES)}")
+    values = {
+        "redirect_url": redirect_url,
+        "redirect_prefix": redirect_prefix,
+        "redirect_pool_id": redirect_pool_id,
+    }
+    if own is not None:
+        value = values[own]
+        if not value:  # Gcore's schema for the action requires it (Octavia likewise)
+            _add(errors, own, f"Required for the {act} action")
+        elif own != "redirect_pool_id":
+            _add(errors, own, _redirect_problem(value, path_ok=own == "redirect_prefix"))
+    redirect = default_redirect_code(act) is not None
+    if redirect and redirect_http_code is not None and redirect_http_code not in REDIRECT_HTTP_CODES:
+        _add(errors, "redirect_http_code", f"Must be one of {sorted(REDIRECT_HTTP_CODES)}")
     _raise_if(errors)
     if act is L7Action.REDIRECT_TO_POOL and redirect_pool_protocol is not None:
         check_listener_pool_protocol(listener_protocol, redirect_pool_protocol, field="redirect_pool_id")
 
 
 def _l7_key_problem(rule_type: L7RuleType, key: str | None) -> str | None:
-    if rule_type not in L7_KEYED_RULE_TYPES:
+    if rule_type in L7_KEYLESS_RULE_TYPES:
         return f"Not used by {rule_type} rules" if key else None
+    if rule_type not in L7_KEYED_RULE_TYPES:
+        return None  # kept and ignored, as Octavia does
     if not key:
         return f"Required for {rule_type} rules"
     pattern = _DN_FIELD_RE if rule_type is L7RuleType.SSL_DN_FIELD else _TOKEN_RE
@@ -503,13 +598,17 @@ def _l7_key_problem(rule_type: L7RuleType, key: str | None) -> str | None:
 def _l7_value_problem(rule_type: L7RuleType, compare: L7CompareType, value: object) -> str | None:
     if not isinstance(value, str) or not value:
         return "Field required"
+    # Data plane (see _UNSAFE_VALUE_RE). Octavia refuses any unquoted whitespace in HOST_NAME,
+    # PATH, HEADER and COOKIE values (header_value_string, cookie_value_string); lbaas quotes
+    # values, so only spaces at the ends, which a quoted HAProxy argument would not show, go.
     if _UNSAFE_VALUE_RE.search(value) or value != value.strip(" "):
         return "No control characters, double quotes, or leading or trailing spaces"
+    # Octavia validate_l7rule_ssl_types: "True" only; a verify result code >= 0.
     if rule_type is L7RuleType.SSL_CONN_HAS_CERT and value.lower() != "true":
         return "SSL_CONN_HAS_CERT rules only take the value 'True'"
     if rule_type is L7RuleType.SSL_VERIFY_RESULT and not re.fullmatch(r"[0-9]+", value):
         return "SSL_VERIFY_RESULT rules take a verify result code, an integer >= 0"
-    if compare is L7CompareType.REGEX:
+    if compare is L7CompareType.REGEX:  # Octavia validate.regex, here with HAProxy's engine
         # HAProxy's own engine (PCRE2), not Python's re: see lbaas.domain.pcre2.
         problem = check_regex(value, caseless=rule_type is L7RuleType.HOST_NAME)
         if problem:
@@ -543,18 +642,22 @@ def insert_position(existing_count: int, position: int | None, field: str = "pos
     """
     if position is None:
         return existing_count + 1
-    if position < 1:
+    if position < 1:  # Octavia: MIN_POLICY_POSITION = 1
         raise ValidationFailed.field(field, f"Must be 1 or more, got {position}")
     return min(position, existing_count + 1)
 
 
 def check_string_tags(tags: Iterable[str] | None, field: str = "tags") -> None:
-    """L7 policy/rule tags: distinct strings of 1..255 characters."""
+    """L7 policy/rule tags: distinct strings of at most 255 characters.
+
+    Octavia: tags are ``StringType(max_length=255)`` and stored with (resource, tag) as the
+    primary key of its tags table, so a repeated tag is an error there too.
+    """
     errors: dict[str, list[str]] = {}
     seen: set[str] = set()
     for i, tag in enumerate(tags or ()):
-        if not isinstance(tag, str) or not 1 <= len(tag) <= MAX_TAG_LEN:
-            _add(errors, f"{field}.{i}", f"A tag is a string of 1 to {MAX_TAG_LEN} characters")
+        if not isinstance(tag, str) or len(tag) > MAX_TAG_LEN:
+            _add(errors, f"{field}.{i}", f"A tag is a string of at most {MAX_TAG_LEN} characters")
         elif tag in seen:
             _add(errors, f"{field}.{i}", f"Duplicate tag {tag!r}")
         else:

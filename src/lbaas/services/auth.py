@@ -22,6 +22,7 @@ from lbaas.errors import Forbidden, NotAuthenticated, NotFound
 
 K = tables.api_keys
 ADMIN_ENV_NAME = "admin (LBAAS_ADMIN_API_KEY)"
+GENERATED_ADMIN_NAME = "admin (generated at first start)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +38,7 @@ class Principal:
         return self.project_id is None
 
     def check_project(self, project_id: int) -> None:
-        """A project key may only name its own project (403 otherwise)."""
+        """A project key may only name its own project (403 ForbiddenError: Gcore's permission denied)."""
         if self.project_id is not None and self.project_id != project_id:
             raise Forbidden(f"This API key has no access to project {project_id}")
 
@@ -98,10 +99,8 @@ def _insert(conn: Connection, name: str, project_id: int | None, token: str | No
 
 def create(conn: Connection, project_id: int, name: str | None = None) -> tuple[int, str]:
     """A new project-scoped key; the token is returned once and never stored."""
-    if (
-        conn.execute(sa.select(tables.projects.c.id).where(tables.projects.c.id == project_id)).first()
-        is None
-    ):
+    P = tables.projects
+    if conn.execute(sa.select(P.c.id).where(P.c.id == project_id, P.c.deleted_at.is_(None))).first() is None:
         raise NotFound.of("Project", project_id)
     return _insert(conn, name or f"project-{project_id}", project_id)
 
@@ -117,6 +116,17 @@ def ensure_admin(conn: Connection, token: str) -> None:
             return
         conn.execute(K.update().where(K.c.id == row.id).values(revoked_at=utcnow()))
     _insert(conn, ADMIN_ENV_NAME, None, token)
+
+
+def admin_keys(conn: Connection) -> list[str]:
+    """Digests of the admin keys that work (not revoked)."""
+    q = sa.select(K.c.digest).where(K.c.project_id.is_(None), K.c.revoked_at.is_(None))
+    return list(conn.execute(q).scalars())
+
+
+def add_admin(conn: Connection, token: str | None = None) -> str:
+    """A new admin key (``token``, or a generated one); returns the token."""
+    return _insert(conn, GENERATED_ADMIN_NAME, None, token)[1]
 
 
 def list_keys(conn: Connection) -> list[dict[str, Any]]:

@@ -33,6 +33,8 @@ def lock_lb(conn: Connection, ctx: Ctx, lb_id: str, field: str | None = None) ->
         row = lock_row(conn, LB, str(lb_id), ctx, "Load balancer")
     except NotFound:
         raise
+    # Octavia: 409 ImmutableObject on a PENDING_DELETE load balancer; lbaas queues every other
+    # change instead of answering 409 (docs/adr/0002), so this is the only 409 left.
     if row.provisioning_status == "PENDING_DELETE":
         raise Conflict(f"Load balancer {lb_id} is being deleted by task {row.task_id}")
     return row
@@ -91,6 +93,6 @@ def lifecycle_columns(task_id: str) -> dict[str, Any]:
 
 
 def ensure_not_deleting(row: Any, kind: str) -> None:
-    """A child already queued for deletion takes no more changes."""
+    """A child already queued for deletion takes no more changes (409, as Octavia's ImmutableObject)."""
     if row.provisioning_status == "PENDING_DELETE":
         raise Conflict(f"{kind} {row.id} is being deleted by task {row.task_id}")

@@ -42,6 +42,7 @@ def flavor_view(name: str | None) -> dict[str, Any] | None:
 
 
 def check_flavor(name: str, field: str = "flavor") -> str:
+    """A flavor named by GET /lbflavors (Gcore: an unknown flavor name is a 400, errors.md §2)."""
     if name not in FLAVORS:
         raise ValidationFailed.field(field, f"Unknown flavor {name!r}; known: {', '.join(FLAVORS)}")
     return name

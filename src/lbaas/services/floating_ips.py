@@ -80,6 +80,8 @@ def _target_lb(conn: Connection, ctx: Ctx, fip_id: str | None, port_id: str, fix
         .order_by(LB.c.created_at)
         .limit(1)
     ).first()
+    # Gcore's floating IPs are Neutron's: an unknown port, an address the port does not have, and
+    # a port that already has a floating IP (FloatingIPPortAlreadyAssociated) are refused there.
     if found is None:
         raise ValidationFailed.field("port_id", f"port {port_id} not found")
     lb = children.lock_lb(conn, ctx, found.id)  # 409 while the LB is being deleted
@@ -110,7 +112,7 @@ def _association_changes(conn: Connection, ctx: Ctx, row: Any, changes: dict[str
     fixed = changes.get("fixed_ip_address")
     if "port_id" in changes:
         if changes["port_id"] is None:
-            if fixed is not None:
+            if fixed is not None:  # Neutron: fixed_ip_address needs a port_id
                 raise ValidationFailed.field("fixed_ip_address", "cannot be set while port_id is null")
             target = _attachment(None)
         else:
@@ -193,6 +195,7 @@ def insert(
 def attach_existing(conn: Connection, ctx: Ctx, lb: Any, fip_id: str, field: str) -> None:
     """Attach one of the caller's free floating IPs to ``lb``'s VIP port."""
     row = lock_mutable(conn, ctx, fip_id)
+    # Gcore: "An existing available floating IP id must be specified" (source: existing).
     if row.port_id is not None:
         raise ValidationFailed.field(field, f"Floating IP {fip_id} is already assigned to port {row.port_id}")
     conn.execute(FIP.update().where(FIP.c.id == fip_id).values(**_attachment(lb), updated_at=utcnow()))
@@ -202,7 +205,7 @@ def create(conn: Connection, ctx: Ctx, body: dict[str, Any]) -> str:
     """Allocate an address, attached to an LB VIP port if ``port_id`` names one."""
     tags = tags_mod.clean_tag_map(body.get("tags"))
     port_id, fixed = body.get("port_id"), body.get("fixed_ip_address")
-    if port_id is None and fixed is not None:
+    if port_id is None and fixed is not None:  # Neutron: fixed_ip_address needs a port_id
         raise ValidationFailed.field("fixed_ip_address", "requires port_id")
     lb = _target_lb(conn, ctx, None, str(port_id), fixed) if port_id is not None else None
     task_id = new_id()

@@ -52,6 +52,7 @@ def patch_values(row: Any, changes: dict[str, Any], pool_protocol: str) -> dict[
     merged = {k: getattr(row, k) for k in COLUMNS}
     for key, value in changes.items():
         merged[key] = defaults.get(key) if value is None and key in DEFAULTED else value
+    # Gcore: delay, max_retries and timeout are required and have no default.
     if any(merged[k] is None for k in ("delay", "timeout", "max_retries")):
         raise ValidationFailed.field(
             next(k for k in ("delay", "timeout", "max_retries") if merged[k] is None), "May not be null"
@@ -125,7 +126,7 @@ def _require(conn: Connection, pool_id: str) -> Any:
 def create(conn: Connection, ctx: Ctx, pool_id: str, body: dict[str, Any]) -> str:
     """Add the pool's monitor (task ``create_lbpool_health_monitor``); a second one is a 400."""
     pool, lb = lock_pool(conn, ctx, pool_id)
-    if of_pool(conn, pool.id) is not None:
+    if of_pool(conn, pool.id) is not None:  # Octavia: DuplicateHealthMonitor (one per pool)
         raise ValidationFailed.field("pool_id", f"Pool {pool.id} already has a health monitor")
     values = full_values(body, pool.protocol)
     task_id = children.new_task_id()

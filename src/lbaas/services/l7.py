@@ -173,9 +173,10 @@ def _check_pool(conn: Connection, ctx: Ctx, listener: Any, pool_id: str) -> None
     pool = get_row(conn, POOL, pool_id, ctx, "Pool")
     field = "redirect_pool_id"
     references.check_same_load_balancer(pool_id, pool.lb_id, listener.lb_id, field)
+    # A pool whose delete is queued cannot be a target (Octavia: 409 on a PENDING_DELETE pool).
     if pool.provisioning_status == "PENDING_DELETE":
         raise ValidationFailed.field(field, f"Pool {pool_id} is being deleted")
-    validation.check_listener_pool_protocol(listener.protocol, pool.protocol, field=field)
+    validation.check_listener_pool_protocol(listener.protocol, pool.protocol, field=field)  # Octavia
 
 
 def _live_order(conn: Connection, listener_id: str, exclude: str | None = None) -> list[str]:

@@ -187,14 +187,12 @@ def insert(conn: Connection, values: dict[str, Any], task_id: str) -> dict[str, 
 def _default_pool(conn: Connection, ctx: Ctx, lb: Any, protocol: str, pool_id: str) -> Any:
     field = "default_pool_id"
     pool = get_row(conn, P, pool_id, ctx, "Pool")
-    if pool.lb_id != lb.id:
-        raise ValidationFailed.field(field, f"Pool {pool_id} belongs to another load balancer")
+    references.check_same_load_balancer(pool_id, pool.lb_id, lb.id, field)
+    # A pool whose delete is queued is gone for every later request (Octavia: 409 on a
+    # PENDING_DELETE object; here a 400 on the field, as the pool cannot be used).
     if pool.provisioning_status == "PENDING_DELETE":
         raise ValidationFailed.field(field, f"Pool {pool_id} is being deleted")
-    if pool.listener_id is not None:
-        raise ValidationFailed.field(
-            field, f"Pool {pool_id} is already the pool of listener {pool.listener_id}"
-        )
+    references.check_pool_unattached(pool_id, pool.listener_id, field)
     validation.check_listener_pool_protocol(protocol, pool.protocol, field=field)
     return pool
 

@@ -139,7 +139,7 @@ def get(conn: Connection, ctx: Ctx, lb_id: str, *, show_stats: bool = False) -> 
 def parse_order(order_by: str | None, columns: dict[str, Any], default: str) -> list[Any]:
     """``field.asc|desc`` to ORDER BY clauses, with id as the tie-break."""
     field, _, direction = (order_by or default).partition(".")
-    if field not in columns or direction not in ("asc", "desc"):
+    if field not in columns or direction not in ("asc", "desc"):  # Gcore: order_by is an enum
         allowed = ", ".join(f"{c}.{d}" for c in columns for d in ("asc", "desc"))
         raise ValidationFailed.field("order_by", f"Input should be one of: {allowed}")
     col = columns[field]
@@ -151,7 +151,7 @@ def parse_order(order_by: str | None, columns: dict[str, Any], default: str) -> 
 
 
 def parse_tag_key_value(raw: str | None) -> dict[str, str] | None:
-    """The ``tag_key_value`` query parameter: a JSON object in one string."""
+    """The ``tag_key_value`` query parameter: a JSON object in one string (Gcore: application/json)."""
     if raw is None:
         return None
     try:
@@ -202,6 +202,7 @@ def list_(
 
 # -- writing -----------------------------------------------------------------
 def _check_logging(conn: Connection, logging: dict[str, Any] | None) -> None:
+    # A reference by id to a region that does not exist (Gcore: unknown ids are refused).
     region = (logging or {}).get("destination_region_id")
     if (
         region is not None
@@ -221,6 +222,8 @@ def create(conn: Connection, ctx: Ctx, body: dict[str, Any]) -> str:
     """Accept a new load balancer: rows PENDING_CREATE and a task, in one transaction."""
     if body.get("flavor") is not None:
         check_flavor(body["flavor"])
+    # A limit of this deployment, not a rule: VIPs are addresses of LBAAS_VIP_POOL, which is
+    # IPv4 on loopback; an IPv6 or dual-stack VIP cannot be given (docs/api-compat.md).
     if body.get("vip_ip_family") not in (None, "ipv4"):
         raise ValidationFailed.field(
             "vip_ip_family", "this deployment serves IPv4 VIPs only (on 127.0.0.0/8)"
@@ -335,6 +338,7 @@ def delete(conn: Connection, ctx: Ctx, lb_id: str) -> str:
 def failover(conn: Connection, ctx: Ctx, lb_id: str, *, force: bool = False) -> str:
     """Queue a restart of the LB's data plane."""
     row = _lock_mutable(conn, ctx, lb_id)
+    # Gcore: force "Validate current load balancer status before failover or not".
     if not force and row.provisioning_status == "ERROR":
         raise ValidationFailed.field("force", "the load balancer is in ERROR; use force=true to fail it over")
     return _enqueue(conn, ctx, lb_id, "failover_loadbalancer")

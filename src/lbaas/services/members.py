@@ -55,7 +55,7 @@ def lock_pool(conn: Connection, ctx: Ctx, pool_id: str) -> tuple[Any, Any]:
 
 # -- validation --------------------------------------------------------------
 def member_values(body: dict[str, Any], vip_family: str | None) -> dict[str, Any]:
-    """Column values of one member body, checked against the LB's VIP family."""
+    """Column values of one member body; ``vip_family`` from ``v.member_vip_family`` (None: any)."""
     ip = v.check_member_address(body["address"], vip_family)
     monitor_address = body.get("monitor_address")
     v.check_member_monitor(monitor_address, body.get("monitor_port"), vip_family=vip_family)
@@ -206,9 +206,9 @@ def _get_member(conn: Connection, pool_id: str, member_id: str) -> Any:
 def create(conn: Connection, ctx: Ctx, pool_id: str, body: dict[str, Any]) -> str:
     """Add one member to a pool (task ``create_lbmember``)."""
     pool, lb = lock_pool(conn, ctx, pool_id)
-    vals = member_values(body, lb.vip_ip_family)
+    vals = member_values(body, v.member_vip_family(pool.protocol, lb.vip_ip_family))
     existing = [{"address": r.address, "protocol_port": r.protocol_port} for r in live_members(conn, pool_id)]
-    try:
+    try:  # Octavia: DuplicateMemberEntry
         v.check_member_unique([*existing, vals])
     except ValidationFailed:
         raise ValidationFailed.field(
@@ -231,7 +231,7 @@ def list_(
     """A page of a pool's members (default order: address ascending)."""
     get_row(conn, P, pool_id, ctx, "Pool")
     field, _, direction = (order_by or "address.asc").partition(".")
-    if field not in ORDER or direction not in ("asc", "desc"):
+    if field not in ORDER or direction not in ("asc", "desc"):  # Gcore: order_by is an enum
         allowed = ", ".join(f"{c}.{d}" for c in ORDER for d in ("asc", "desc"))
         raise ValidationFailed.field("order_by", f"Input should be one of: {allowed}")
     col, tie = (_address(conn) if field == "address" else ORDER[field]), M.c.id
@@ -248,7 +248,7 @@ def list_(
 
 def update(conn: Connection, ctx: Ctx, pool_id: str, member_id: str, changes: dict[str, Any]) -> list[str]:
     """Change a member's mutable fields (task ``update_lbmember``; nothing changed: no task)."""
-    _pool, lb = lock_pool(conn, ctx, pool_id)
+    pool, lb = lock_pool(conn, ctx, pool_id)
     row = _get_member(conn, pool_id, member_id)
     children.ensure_not_deleting(row, "Member")
     # null clears the monitor target; on the other (non-nullable) fields it reads as "unchanged".
@@ -259,7 +259,7 @@ def update(conn: Connection, ctx: Ctx, pool_id: str, member_id: str, changes: di
         **{k: getattr(row, k) for k in MUTABLE},
         **sent,
     }
-    vals = member_values(merged, lb.vip_ip_family)
+    vals = member_values(merged, v.member_vip_family(pool.protocol, lb.vip_ip_family))
     diff = {k: vals[k] for k in sent if getattr(row, k) != vals[k]}
     if not diff:
         return []
@@ -281,7 +281,7 @@ def delete(conn: Connection, ctx: Ctx, pool_id: str, member_id: str) -> str:
 def replace(conn: Connection, ctx: Ctx, pool_id: str, bodies: list[dict[str, Any]]) -> list[str]:
     """Make a pool's members exactly ``bodies`` (one ``patch_lbpool`` task; no change: no task)."""
     pool, lb = lock_pool(conn, ctx, pool_id)
-    desired = validate_members(bodies, lb.vip_ip_family, prefix="")
+    desired = validate_members(bodies, v.member_vip_family(pool.protocol, lb.vip_ip_family), prefix="")
     plan = plan_sync(conn, pool.id, desired)
     if plan_is_empty(plan):
         return []

@@ -56,7 +56,8 @@ def insert_pool_tree(
         _check_no_default_pool(conn, listener["id"])
     sp = _session_persistence(pool_body.get("session_persistence"), protocol)
     _check_secrets(conn, ctx, pool_body)
-    members = mem.validate_members(pool_body.get("members") or [], lb_row.vip_ip_family)
+    family = v.member_vip_family(protocol, lb_row.vip_ip_family)
+    members = mem.validate_members(pool_body.get("members") or [], family)
     hm_body = pool_body.get("healthmonitor")
     hm_values = None
     if hm_body is not None:
@@ -195,12 +196,12 @@ def list_(
 def _parent(conn: Connection, ctx: Ctx, body: dict[str, Any]) -> tuple[Any, dict[str, Any] | None]:
     """(locked LB, listener or None) named by ``listener_id`` and/or ``load_balancer_id``."""
     listener_id, lb_id = body.get("listener_id"), body.get("load_balancer_id")
-    if listener_id is None and lb_id is None:
+    if listener_id is None and lb_id is None:  # Octavia: "Must provide at least one of"
         raise ValidationFailed.field("load_balancer_id", "Give listener_id, load_balancer_id or both")
     if listener_id is None:
         return children.lock_lb(conn, ctx, str(lb_id)), None
     row = get_row(conn, L, str(listener_id), ctx, "Listener")
-    if lb_id is not None and str(lb_id) != row.lb_id:
+    if lb_id is not None and str(lb_id) != row.lb_id:  # the two ids contradict each other
         raise ValidationFailed.field(
             "load_balancer_id", f"Listener {row.id} belongs to load balancer {row.lb_id}, not {lb_id}"
         )
@@ -282,9 +283,14 @@ def update(conn: Connection, ctx: Ctx, pool_id: str, body: dict[str, Any]) -> li
         v.check_session_persistence(pool.session_persistence, pool_protocol=protocol)
     hm_plan = _plan_hm(conn, pool, body, protocol)
     plan = None
+    family = v.member_vip_family(protocol, lb.vip_ip_family)
     if "members" in body:
         # Decision: `members: null` empties the pool, like `[]` (a nested null removes the object).
-        plan = mem.plan_sync(conn, pool.id, mem.validate_members(body["members"] or [], lb.vip_ip_family))
+        plan = mem.plan_sync(conn, pool.id, mem.validate_members(body["members"] or [], family))
+    elif "protocol" in values and family is not None:
+        # The pool becomes family-bound (UDP): its members must now match the VIP.
+        live = mem.live_members(conn, pool.id)
+        mem.validate_members([{"address": m.address, "protocol_port": m.protocol_port} for m in live], family)
     if not values and hm_plan is None and (plan is None or mem.plan_is_empty(plan)):
         return []
     task_id = children.new_task_id()
@@ -313,12 +319,7 @@ def _apply_hm(
 
 # -- delete ------------------------------------------------------------------
 def _check_unreferenced(conn: Connection, pool: Any) -> None:
-    """A pool still routed to (default pool of a listener, L7 redirect target) stays."""
-    default_of = None
-    if pool.listener_id is not None:
-        listener = conn.execute(sa.select(L.c.provisioning_status).where(L.c.id == pool.listener_id)).first()
-        if listener is not None and listener.provisioning_status != "PENDING_DELETE":
-            default_of = pool.listener_id
+    """A pool an L7 policy still redirects to stays; a listener's default pool may go."""
     pol = tables.l7_policies
     refs = (
         conn.execute(
@@ -329,11 +330,14 @@ def _check_unreferenced(conn: Connection, pool: Any) -> None:
         .scalars()
         .all()
     )
-    references.check_pool_deletable(pool.id, default_of, refs)
+    references.check_pool_deletable(pool.id, refs)
 
 
 def delete(conn: Connection, ctx: Ctx, pool_id: str) -> str:
-    """Queue the deletion of a pool with its members and monitor (task ``delete_lbpool``)."""
+    """Queue the deletion of a pool with its members and monitor (task ``delete_lbpool``).
+
+    A listener's default pool may go: the listener is left without one (see references.RULES).
+    """
     pool, lb = mem.lock_pool(conn, ctx, pool_id)
     _check_unreferenced(conn, pool)
     task_id = children.new_task_id()

@@ -62,7 +62,7 @@ def list_(
         where.append(P.c.name == name)
     field, _, direction = (order_by or "created_at.desc").partition(".")
     cols = {"created_at": P.c.created_at, "name": P.c.name}
-    if field not in cols or direction not in ("asc", "desc"):
+    if field not in cols or direction not in ("asc", "desc"):  # Gcore: order_by is an enum
         raise ValidationFailed.field(
             "order_by", "one of created_at.asc, created_at.desc, name.asc, name.desc"
         )
@@ -104,11 +104,13 @@ def update(
 def delete(conn: Connection, principal: Principal, project_id: int) -> str:
     principal.require_admin()
     row = _row(conn, principal, project_id)
-    if row.is_default:
+    if row.is_default:  # Gcore: "default project cannot be deleted" (spec/API.md §12.1)
         raise ValidationFailed.field("project_id", "the default project cannot be deleted")
     lbs = conn.execute(
         sa.select(sa.func.count()).where(tables.load_balancers.c.project_id == project_id)
     ).scalar_one()
+    # Stricter than Gcore, whose delete removes "all its associated cloud resources": the
+    # cascade would need the task engine to delete the LBs first. A known gap.
     if lbs:
         raise Conflict(f"Project {project_id} still has {lbs} load balancer(s); delete them first")
     scope = queue.Scope(project_id, None, principal.user_id)
@@ -169,7 +171,7 @@ def list_regions(
         where.append(sa.func.lower(R.c.name) == display_name.lower())
     field, _, direction = (order_by or "created_at.desc").partition(".")
     cols = {"created_at": R.c.created_at, "display_name": R.c.name}
-    if field not in cols or direction not in ("asc", "desc"):
+    if field not in cols or direction not in ("asc", "desc"):  # Gcore: order_by is an enum
         raise ValidationFailed.field("order_by", "one of created_at.asc|desc, display_name.asc|desc")
     col = cols[field].asc() if direction == "asc" else cols[field].desc()
     total, rows = fetch_page(conn, R, where, (col, R.c.id), limit, offset)

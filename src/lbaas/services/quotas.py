@@ -1,4 +1,7 @@
-"""Per-project quotas, with Gcore's ``QuotaLimitExceed`` error."""
+"""Per-project quotas, with Gcore's ``QuotaLimitExceed`` error.
+
+A limit of -1 (``UNLIMITED``) means no limit, as in Gcore's quota API.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from lbaas.db import tables
-from lbaas.errors import QuotaExceeded
+from lbaas.errors import NotFound, QuotaExceeded
+
+UNLIMITED = -1
 
 DEFAULTS: dict[str, int] = {
     "loadbalancer_count": 20000,
@@ -53,17 +58,31 @@ def check(conn: Connection, project_id: int, name: str, requested: int, parent_i
     if requested <= 0:
         return
     limit, used = usage(conn, project_id, name, parent_id)
-    if used + requested > limit:
+    if limit != UNLIMITED and used + requested > limit:  # Gcore: QuotaLimitExceed
         raise QuotaExceeded(
             f"Quota exceeded: {name} limit {limit}, in use {used}, requested {requested}",
             info={"attribute": name, "current_usage": used, "requested_usage": requested, "limit": limit},
         )
 
 
+def require_project(conn: Connection, project_id: int) -> None:
+    """404 unless the project exists (and is not deleted)."""
+    p = tables.projects
+    if conn.execute(sa.select(p.c.id).where(p.c.id == project_id, p.c.deleted_at.is_(None))).first() is None:
+        raise NotFound.of("Project", project_id)
+
+
+def show_limit(limit: int) -> str:
+    return "unlimited" if limit == UNLIMITED else str(limit)
+
+
 def set_limit(conn: Connection, project_id: int, name: str, limit: int) -> None:
-    """An operator's override."""
+    """An operator's override: an integer >= 0, or -1 for no limit; 404 for an unknown project."""
     if name not in DEFAULTS:
         raise KeyError(name)
+    if limit < UNLIMITED:
+        raise ValueError(f"a quota limit is -1 (unlimited) or more, not {limit}")
+    require_project(conn, project_id)
     q = tables.quotas
     conn.execute(q.delete().where(q.c.project_id == project_id, q.c.name == name))
     conn.execute(q.insert().values(project_id=project_id, name=name, limit=limit))

@@ -80,6 +80,7 @@ def lock_for_use(conn: Connection, ctx: Ctx, secret_id: str, field: str = "secre
         row = lock_row(conn, S, str(secret_id), ctx, KIND)
     except NotFound:
         raise ValidationFailed.field(field, f"Secret {secret_id} could not be found") from None
+    # A certificate on its way out (or that failed) cannot be taken up by a listener or pool.
     if _deleting(conn, row.id) is not None or row.status == "ERROR":
         raise ValidationFailed.field(field, f"Secret {secret_id} is being deleted or in ERROR")
     return row
@@ -94,7 +95,7 @@ def _utc(value: dt.datetime | str | None, field: str = "expiration") -> dt.datet
         value = dt.datetime.fromisoformat(value)
     if value.tzinfo is not None:
         value = value.astimezone(dt.UTC).replace(tzinfo=None)
-    if value <= utcnow():
+    if value <= utcnow():  # Barbican (Gcore's secret store): an expiration in the past is a 400
         raise ValidationFailed.field(field, "must be in the future")
     return value
 
@@ -110,6 +111,7 @@ def create_v2(conn: Connection, ctx: Ctx, body: dict[str, Any], box: certs.Secre
 
 def create_v1(conn: Connection, ctx: Ctx, body: dict[str, Any], box: certs.SecretBox) -> str:
     """Store a base64 PKCS#12 archive (the deprecated v1 create)."""
+    # lbaas stores TLS bundles only (the listener and pool fields that take a secret need one).
     if body["secret_type"] not in V1_TYPES:
         raise ValidationFailed.field(
             "secret_type", "only TLS bundles are stored here: use 'certificate' (or 'opaque') with PKCS#12"

@@ -38,7 +38,7 @@ def _parse_ts(value: str | None, field: str) -> dt.datetime | None:
         return None
     try:
         ts = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as exc:
+    except ValueError as exc:  # Gcore: "ISO formatted datetime string"
         raise ValidationFailed.field(field, "must be an ISO-8601 date-time") from exc
     return ts.astimezone(dt.UTC).replace(tzinfo=None) if ts.tzinfo else ts
 
