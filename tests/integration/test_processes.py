@@ -232,15 +232,30 @@ def test_admin_key_from_environment_replaces_the_old_one(tmp_path) -> None:
         stop(proc)
 
 
-def test_haproxy_provider_is_refused_clearly(tmp_path) -> None:
+def test_haproxy_provider_without_haproxy_is_refused_clearly(tmp_path) -> None:
+    env = env_for(tmp_path, "sqlite:///" + str(tmp_path / "x.db"), LBAAS_HAPROXY_BIN="/nonexistent/haproxy")
     out = subprocess.run(
-        [*LBAAS, "serve", "--provider", "haproxy"],
-        env=env_for(tmp_path, "sqlite:///" + str(tmp_path / "x.db")),
+        [*LBAAS, "serve", "--provider", "haproxy", "--port", "0"],
+        env=env,
         capture_output=True,
         text=True,
         timeout=60,
     )
-    assert out.returncode != 0 and "haproxy provider is not available" in out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert out.returncode != 0 and len(lines) == 1, out.stderr
+    assert "--provider haproxy" in lines[0] and "not found" in lines[0] and "Traceback" not in out.stderr
+
+
+def test_auto_provider_without_haproxy_falls_back_to_the_emulator_and_says_so(tmp_path) -> None:
+    env = env_for(tmp_path, "sqlite:///" + str(tmp_path / "x.db"), LBAAS_HAPROXY_BIN="/nonexistent/haproxy")
+    env.pop("LBAAS_PROVIDER")
+    proc, base = start_server(env)
+    try:
+        assert httpx.get(f"{base}/healthz").json()["provider"] == "noop"
+    finally:
+        stop(proc)
+    log = proc.stderr.read().decode() if proc.stderr else ""
+    assert "warning: no usable HAProxy" in log and "noop" in log
 
 
 def test_cli_quota(tmp_path) -> None:
