@@ -118,11 +118,10 @@ def database_url(backend: str, tmp: Path) -> str:
 
 @contextlib.contextmanager
 def serve(backend: str, tmp: Path, **settings: Any) -> Iterator[Server]:
-    """Run one lbaas server on loopback for the duration of the with-block."""
+    """Run one lbaas server on loopback for the duration of the with-block (noop unless told)."""
     url = database_url(backend, tmp)
-    cfg = Settings.from_env(
-        database_url=url, data_dir=tmp, admin_api_key=ADMIN_TOKEN, provider="noop", **settings
-    )
+    settings.setdefault("provider", "noop")
+    cfg = Settings.from_env(database_url=url, data_dir=tmp, admin_api_key=ADMIN_TOKEN, **settings)
     app = create_app(cfg)
     server, thread = _start(app, backend)
     try:

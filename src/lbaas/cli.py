@@ -437,5 +437,79 @@ def tasks_list(stuck: bool, states: tuple[str, ...], limit: int, database_url: s
         click.echo("no task is set aside", err=True)
 
 
+# -- dataplane -----------------------------------------------------------------
+@main.group("dataplane")
+def dataplane_group() -> None:
+    """The HAProxy processes of this host (one per load balancer)."""
+
+
+def _haproxy(database_url: str | None):
+    from lbaas.providers.haproxy.provider import HaproxyProvider
+
+    settings = _settings(database_url=database_url, provider="haproxy")
+    return settings, HaproxyProvider.from_settings(settings)
+
+
+@dataplane_group.command("status")
+@DB_OPT
+def dataplane_status(database_url: str | None) -> None:
+    """Every load balancer's process: state, pid, reloads, config hash, and whether it is in sync."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from lbaas.certs import SecretBox, load_or_create_key
+    from lbaas.db import dataplane, snapshot
+
+    settings, provider = _haproxy(database_url)
+    db = _db(settings.database_url)
+    box = SecretBox.from_key(load_or_create_key(settings.data_dir, settings.secret_key))
+    procs = {p.lb_id: p for p in provider.processes()}
+    table = Table("load balancer", "state", "pid", "reloads", "config", "in sync", "reason")
+    with db.read() as conn:
+        rows = dataplane.observed(conn)
+        for row in rows:
+            proc = procs.pop(row["lb_id"], None)
+            wanted = dataplane.applied(conn, row["lb_id"])
+            expected = None
+            if wanted is not None:
+                try:
+                    expected = provider.render(
+                        snapshot.with_certificates(conn, wanted, box.decrypt)
+                    ).config_hash
+                except Exception as exc:  # noqa: BLE001 - shown, not fatal
+                    expected = f"(cannot render: {exc})"
+            state = proc.state if proc else "stopped"
+            if row["running"] is False:
+                state = "down" if proc is None else state
+            table.add_row(
+                row["lb_id"],
+                state,
+                str(proc.pid) if proc and proc.pid else "",
+                str(proc.reloads) if proc and proc.reloads is not None else "",
+                (proc.config_hash or "")[:12] if proc else "",
+                "yes" if proc and expected and proc.config_hash == expected else "no",
+                row["reason"] or "",
+            )
+    for lb_id, proc in sorted(procs.items()):  # running, but lbaas knows no such LB
+        table.add_row(
+            lb_id,
+            f"{proc.state} (unknown LB)",
+            str(proc.pid or ""),
+            "",
+            (proc.config_hash or "")[:12],
+            "no",
+            "",
+        )
+    Console(width=200).print(table)
+
+
+@dataplane_group.command("stop-all")
+@DB_OPT
+def dataplane_stop_all(database_url: str | None) -> None:
+    """Stop every HAProxy process lbaas started on this host (their files stay; lbaas restarts them)."""
+    _settings_, provider = _haproxy(database_url)
+    click.echo(f"stopped {provider.stop_all()} HAProxy process(es)")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -36,6 +36,7 @@ class Api:
     def __init__(self, db: Database, worker: Worker) -> None:
         self.db = db
         self.worker = worker
+        self.capabilities = worker.ctx.provider.capabilities
 
     def _scoped(
         self, request: Request, conn: Connection, token: str, project_id: int | None, region_id: int | None
@@ -43,7 +44,12 @@ class Api:
         if project_id is None:
             return auth.authenticate(conn, token)
         return authorize(
-            conn, token, project_id, region_id if region_id is not None else 0, request.state.request_id
+            conn,
+            token,
+            project_id,
+            region_id if region_id is not None else 0,
+            request.state.request_id,
+            self.capabilities,
         )
 
     async def read(

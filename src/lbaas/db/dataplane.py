@@ -67,6 +67,12 @@ def all_applied(conn: Connection) -> list[LoadBalancerSnapshot]:
     return [s for s in (_decode(r) for r in rows) if s is not None]
 
 
+def observed(conn: Connection) -> list[dict[str, Any]]:
+    """Every LB the data plane serves, with what the poller last saw (``running``, ``reason``)."""
+    q = sa.select(DS.c.lb_id, DS.c.running, DS.c.reason, DS.c.applied_at).where(DS.c.applied.is_not(None))
+    return [dict(r) for r in conn.execute(q.order_by(DS.c.lb_id)).mappings()]
+
+
 def served_ids(conn: Connection) -> list[str]:
     """Ids of the LBs a data plane serves (they have an applied snapshot)."""
     return list(conn.execute(sa.select(DS.c.lb_id).where(DS.c.applied.is_not(None))).scalars())

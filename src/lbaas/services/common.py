@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection
 
 from lbaas.db import tables
 from lbaas.db.queue import Scope
+from lbaas.domain.capabilities import EVERYTHING, Capabilities
 from lbaas.domain.flavors import FLAVORS
 from lbaas.domain.tags import Tag
 from lbaas.errors import NotFound, ValidationFailed
@@ -27,6 +28,8 @@ class Ctx:
     region_id: int
     region_name: str
     request_id: str | None = None
+    #: What the deployment's data plane can serve (request-time refusals of the rest).
+    capabilities: Capabilities = EVERYTHING
 
     @property
     def task_scope(self) -> Scope:
@@ -67,7 +70,14 @@ _AUTH_SCOPE = (
 )
 
 
-def authorize(conn: Connection, token: str, project_id: int, region_id: int, request_id: str | None) -> Ctx:
+def authorize(
+    conn: Connection,
+    token: str,
+    project_id: int,
+    region_id: int,
+    request_id: str | None,
+    capabilities: Capabilities = EVERYTHING,
+) -> Ctx:
     """Authenticate and resolve the scope in one query (the hot path of every request)."""
     params = {"digest": digest(token), "project_id": project_id, "region_id": region_id}
     row = conn.execute(_AUTH_SCOPE, params).first()
@@ -79,7 +89,7 @@ def authorize(conn: Connection, token: str, project_id: int, region_id: int, req
         raise NotFound.of("Region", region_id)
     if row.project_found is None:
         raise NotFound.of("Project", project_id)
-    return Ctx(principal, project_id, region_id, row.region_name, request_id)
+    return Ctx(principal, project_id, region_id, row.region_name, request_id, capabilities)
 
 
 _T = tables.tags

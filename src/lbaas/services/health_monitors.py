@@ -10,6 +10,7 @@ from sqlalchemy.engine import Connection
 from lbaas.clock import new_id
 from lbaas.db import tables
 from lbaas.domain import validation as v
+from lbaas.domain.capabilities import EVERYTHING, Capabilities
 from lbaas.errors import NotFound, ValidationFailed
 from lbaas.services import children
 from lbaas.services.common import Ctx, get_row
@@ -33,12 +34,19 @@ COLUMNS = (
 DEFAULTED = (*v.HTTP_MONITOR_FIELDS, "max_retries_down", "admin_state_up")
 
 
-def full_values(body: dict[str, Any], pool_protocol: str, existing_type: str | None = None) -> dict[str, Any]:
+def full_values(
+    body: dict[str, Any],
+    pool_protocol: str,
+    existing_type: str | None = None,
+    capabilities: Capabilities = EVERYTHING,
+) -> dict[str, Any]:
     """Column values of a complete monitor body (create, or the nested pool PATCH object).
 
     ``existing_type``: the stored monitor's type, which the body may omit but not change.
+    ``capabilities``: what the data plane can check (a type it cannot is a 400).
     """
     hm_type = body.get("type") or existing_type
+    capabilities.check_monitor_type(hm_type)
     v.check_health_monitor(
         {**body, "type": hm_type}, pool_protocol=pool_protocol, existing_type=existing_type
     )
@@ -128,7 +136,7 @@ def create(conn: Connection, ctx: Ctx, pool_id: str, body: dict[str, Any]) -> st
     pool, lb = lock_pool(conn, ctx, pool_id)
     if of_pool(conn, pool.id) is not None:  # Octavia: DuplicateHealthMonitor (one per pool)
         raise ValidationFailed.field("pool_id", f"Pool {pool.id} already has a health monitor")
-    values = full_values(body, pool.protocol)
+    values = full_values(body, pool.protocol, capabilities=ctx.capabilities)
     task_id = children.new_task_id()
     hm_id = insert(conn, ctx, lb, pool.id, values, task_id)
     return children.begin(

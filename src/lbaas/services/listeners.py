@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from lbaas.clock import fmt_resource, new_id, utcnow
-from lbaas.db import tables
+from lbaas.db import dataplane, tables
 from lbaas.domain import references, validation
 from lbaas.errors import NotFound, ValidationFailed
 from lbaas.services import children, quotas
@@ -34,13 +34,17 @@ PATCHABLE = (
 
 
 # -- reading -----------------------------------------------------------------
-def _no_stats() -> dict[str, int]:
-    # The noop provider measures nothing; the counters of an idle listener are zero.
-    keys = ("active_connections", "bytes_in", "bytes_out", "request_errors", "total_connections")
-    return dict.fromkeys(keys, 0)
+STATS_KEYS = ("active_connections", "bytes_in", "bytes_out", "request_errors", "total_connections")
 
 
-def view(row: Any, pool_count: int, show_stats: bool = False) -> dict[str, Any]:
+def _stats(measured: dict[str, Any] | None) -> dict[str, int]:
+    """Measured counters (monotonic across reloads), or zeros where nothing was measured (noop)."""
+    return {k: int((measured or {}).get(k, 0)) for k in STATS_KEYS}
+
+
+def view(
+    row: Any, pool_count: int, show_stats: bool = False, measured: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """``LoadBalancerListenerDetail``: every field the SDK declares, lists never null."""
     return {
         "id": row.id,
@@ -68,7 +72,7 @@ def view(row: Any, pool_count: int, show_stats: bool = False) -> dict[str, Any]:
         "creator_task_id": row.creator_task_id,
         "created_at": fmt_resource(row.created_at),
         "updated_at": fmt_resource(row.updated_at),
-        "stats": _no_stats() if show_stats else None,
+        "stats": _stats(measured) if show_stats else None,
     }
 
 
@@ -82,7 +86,11 @@ def _views(conn: Connection, rows: list[Any], show_stats: bool) -> list[dict[str
             .group_by(P.c.listener_id)
         )
         counts = {lid: n for lid, n in conn.execute(q)}
-    return [view(r, counts.get(r.id, 0), show_stats) for r in rows]
+    measured: dict[str, Any] = {}
+    if show_stats:
+        for stats in dataplane.stats_of(conn, {r.lb_id for r in rows}).values():
+            measured.update(stats.get("listeners", {}))
+    return [view(r, counts.get(r.id, 0), show_stats, measured.get(r.id)) for r in rows]
 
 
 def get(conn: Connection, ctx: Ctx, listener_id: str, *, show_stats: bool = False) -> dict[str, Any]:
@@ -141,6 +149,7 @@ def prepare(
 ) -> dict[str, Any]:
     """Check a create body against the LB and its bound ports; return the row's own columns."""
     protocol, port = body["protocol"], body["protocol_port"]
+    ctx.capabilities.check_listener_protocol(protocol)
     secret_id = body.get("secret_id") or None  # "" means SNI certificates only
     sni = [str(s) for s in body.get("sni_secret_id") or []]
     user_list = body.get("user_list") or []

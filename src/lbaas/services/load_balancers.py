@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from lbaas.clock import fmt_task, new_id, utcnow
-from lbaas.db import ipam, lifecycle, queue, tables
+from lbaas.db import dataplane, ipam, lifecycle, queue, tables
 from lbaas.domain import tags as tags_mod
 from lbaas.errors import Conflict, NotFound, ValidationFailed
 from lbaas.services import quotas, views
@@ -100,24 +100,27 @@ def _views(conn: Connection, rows: list[Any], ctx: Ctx, show_stats: bool = False
         fip_tags = load_tags(conn, [f.id for f in fip_rows])
         for f in fip_rows:
             fips[f.lb_id].append(views.floating_ip(f, fip_tags[f.id], ctx.region_name))
-    stats = _no_stats() if show_stats else None
+    measured = dataplane.stats_of(conn, [r.id for r in rows]) if show_stats else {}
     return [
         views.load_balancer(
-            r, _tags(r.tags_agg), _listener_ids(r.listeners_agg), fips[r.id], ctx.region_name, stats
+            r,
+            _tags(r.tags_agg),
+            _listener_ids(r.listeners_agg),
+            fips[r.id],
+            ctx.region_name,
+            _stats(measured.get(r.id)) if show_stats else None,
         )
         for r in rows
     ]
 
 
-def _no_stats() -> dict[str, Any]:
-    # The noop provider measures nothing; counters of an idle LB are zero.
-    return {
-        "active_connections": 0,
-        "bytes_in": 0,
-        "bytes_out": 0,
-        "request_errors": 0,
-        "total_connections": 0,
-    }
+_STATS_KEYS = ("active_connections", "bytes_in", "bytes_out", "request_errors", "total_connections")
+
+
+def _stats(measured: dict[str, Any] | None) -> dict[str, int]:
+    """Measured counters (monotonic across reloads; the noop provider measures none: zeros)."""
+    lb = (measured or {}).get("lb", {})
+    return {k: int(lb.get(k, 0)) for k in _STATS_KEYS}
 
 
 def get_many(conn: Connection, ctx: Ctx, lb_ids: Sequence[str]) -> dict[str, dict[str, Any]]:

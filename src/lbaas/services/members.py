@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from lbaas.clock import new_id
+from lbaas.clock import fmt_resource, new_id
 from lbaas.db import tables
 from lbaas.domain import validation as v
 from lbaas.errors import NotFound, ValidationFailed
@@ -162,8 +162,43 @@ def plan_is_empty(plan: dict[str, Any]) -> bool:
 
 
 # -- views -------------------------------------------------------------------
+MH = tables.member_health
+#: A member row with its last observed health (outer join: members never observed get nulls).
+WITH_HEALTH = sa.select(
+    M,
+    MH.c.health.label("h_health"),
+    MH.c.check_status.label("h_check_status"),
+    MH.c.check_code.label("h_check_code"),
+    MH.c.check_desc.label("h_check_desc"),
+    MH.c.check_duration_ms.label("h_check_duration_ms"),
+    MH.c.changed_at.label("h_changed_at"),
+).select_from(M.outerjoin(MH, MH.c.member_id == M.c.id))
+
+
+def health_detail(row: Any) -> dict[str, Any] | None:
+    """``health_detail`` (an lbaas extension, docs/api-compat.md): why a member reads as it does.
+
+    ``health``: the data plane's raw verdict (UP, DOWN, DRAIN, MAINT, NO_CHECK); ``check_status``
+    (HAProxy's: L4OK, L4CON, L4TOUT, L7OK, L7STS, SOCKERR...), ``check_code`` (the HTTP status
+    the check got), ``check_desc`` (e.g. "Connection refused"), ``check_duration_ms``, and
+    ``since``: when ``health`` last changed. Null when nothing was measured (the noop provider,
+    or before the first poll).
+    """
+    health = getattr(row, "h_health", None)
+    if health is None:
+        return None
+    return {
+        "health": health,
+        "check_status": row.h_check_status,
+        "check_code": row.h_check_code,
+        "check_desc": row.h_check_desc,
+        "check_duration_ms": row.h_check_duration_ms,
+        "since": fmt_resource(row.h_changed_at),
+    }
+
+
 def member_view(row: Any) -> dict[str, Any]:
-    """``Member`` (no instance_id, name or created_at on the wire)."""
+    """``Member`` (no instance_id, name or created_at on the wire), plus ``health_detail``."""
     return {
         "id": row.id,
         "address": row.address,
@@ -176,6 +211,7 @@ def member_view(row: Any) -> dict[str, Any]:
         "subnet_id": row.subnet_id,
         "operating_status": row.operating_status,
         "provisioning_status": row.provisioning_status,
+        "health_detail": health_detail(row),
     }
 
 
@@ -184,7 +220,7 @@ def members_of(conn: Connection, pool_ids: list[str]) -> dict[str, list[Any]]:
     out: dict[str, list[Any]] = {i: [] for i in pool_ids}
     if pool_ids:
         order = (_address(conn), M.c.protocol_port, M.c.id)
-        q = sa.select(M).where(M.c.pool_id.in_(pool_ids)).order_by(*order)
+        q = WITH_HEALTH.where(M.c.pool_id.in_(pool_ids)).order_by(*order)
         for r in conn.execute(q):
             out[r.pool_id].append(r)
     return out
@@ -197,7 +233,7 @@ def _address(conn: Connection) -> Any:
 
 # -- endpoints ---------------------------------------------------------------
 def _get_member(conn: Connection, pool_id: str, member_id: str) -> Any:
-    row = conn.execute(sa.select(M).where(M.c.id == member_id, M.c.pool_id == pool_id)).first()
+    row = conn.execute(WITH_HEALTH.where(M.c.id == member_id, M.c.pool_id == pool_id)).first()
     if row is None:
         raise NotFound.of("Member", member_id)
     return row
@@ -242,7 +278,7 @@ def list_(
     )
     where = M.c.pool_id == pool_id
     total = conn.execute(sa.select(sa.func.count()).select_from(M).where(where)).scalar_one()
-    rows = conn.execute(sa.select(M).where(where).order_by(*order).limit(limit).offset(offset)).all()
+    rows = conn.execute(WITH_HEALTH.where(where).order_by(*order).limit(limit).offset(offset)).all()
     return page(total, [member_view(r) for r in rows])
 
 

@@ -51,6 +51,7 @@ def insert_pool_tree(
     ``created_resources`` entries: ``{"pools": [id], "members": [...], "healthmonitors": [...]}``.
     """
     protocol = pool_body["protocol"]
+    ctx.capabilities.check_pool_protocol(protocol)
     if listener is not None:
         v.check_listener_pool_protocol(listener["protocol"], protocol)
         _check_no_default_pool(conn, listener["id"])
@@ -62,7 +63,7 @@ def insert_pool_tree(
     hm_values = None
     if hm_body is not None:
         with mem.prefixed("healthmonitor"):
-            hm_values = hms.full_values(hm_body, protocol)
+            hm_values = hms.full_values(hm_body, protocol, capabilities=ctx.capabilities)
     quotas.check(conn, ctx.project_id, "pool_count", 1)
     pool_id = _insert_pool(conn, ctx, lb_row.id, listener, pool_body, sp, task_id)
     member_ids = mem.insert_members(conn, ctx, lb_row, pool_id, members, task_id)
@@ -250,7 +251,9 @@ def _check_protocol_change(conn: Connection, pool: Any, protocol: str) -> None:
         v.check_listener_pool_protocol(row.protocol, protocol)
 
 
-def _plan_hm(conn: Connection, pool: Any, body: dict[str, Any], protocol: str) -> tuple[str, Any, Any] | None:
+def _plan_hm(
+    conn: Connection, ctx: Ctx, pool: Any, body: dict[str, Any], protocol: str
+) -> tuple[str, Any, Any] | None:
     """What the PATCH does to the monitor: (create|update|delete, id, values) or None."""
     existing = hms.of_pool(conn, pool.id)
     if "healthmonitor" not in body:
@@ -261,7 +264,12 @@ def _plan_hm(conn: Connection, pool: Any, body: dict[str, Any], protocol: str) -
     if body["healthmonitor"] is None:
         return None if existing is None else ("delete", existing.id, None)
     with mem.prefixed("healthmonitor"):
-        values = hms.full_values(body["healthmonitor"], protocol, None if existing is None else existing.type)
+        values = hms.full_values(
+            body["healthmonitor"],
+            protocol,
+            None if existing is None else existing.type,
+            capabilities=ctx.capabilities,
+        )
     if existing is None:
         return ("create", None, values)
     changed = hms.diff(existing, values)
@@ -274,6 +282,7 @@ def update(conn: Connection, ctx: Ctx, pool_id: str, body: dict[str, Any]) -> li
     values = _scalar_changes(conn, ctx, pool, body)
     protocol = values.get("protocol", pool.protocol)
     if "protocol" in values:
+        ctx.capabilities.check_pool_protocol(protocol)
         _check_protocol_change(conn, pool, protocol)
     if "session_persistence" in body:
         sp = _session_persistence(body["session_persistence"], protocol)
@@ -281,7 +290,7 @@ def update(conn: Connection, ctx: Ctx, pool_id: str, body: dict[str, Any]) -> li
             values["session_persistence"] = sp
     elif "protocol" in values:
         v.check_session_persistence(pool.session_persistence, pool_protocol=protocol)
-    hm_plan = _plan_hm(conn, pool, body, protocol)
+    hm_plan = _plan_hm(conn, ctx, pool, body, protocol)
     plan = None
     family = v.member_vip_family(protocol, lb.vip_ip_family)
     if "members" in body:
