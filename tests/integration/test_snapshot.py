@@ -261,10 +261,20 @@ def _seed(conn: sa.Connection, box: SecretBox) -> None:
 
 @pytest.fixture
 def snapshot(db: Database, box: SecretBox) -> LoadBalancerSnapshot:
+    """The seeded tree, its two ERROR rows served from the values last applied (see domain.desired)."""
     with db.write() as conn:
         _seed(conn, box)
+        for table, row_id in ((tables.listeners, "li-err"), (tables.members, "m-err")):
+            conn.execute(table.update().where(table.c.id == row_id).values(provisioning_status="ACTIVE"))
     with db.read() as conn:
-        snap = load_snapshot(conn, "lb", box.decrypt)
+        applied = load_snapshot(conn, "lb", box.decrypt)
+    assert applied is not None
+    errors = [(tables.listeners, "li-err"), (tables.members, "m-err")]
+    with db.write() as conn:
+        for table, row_id in errors:
+            conn.execute(table.update().where(table.c.id == row_id).values(provisioning_status="ERROR"))
+    with db.read() as conn:
+        snap = load_snapshot(conn, "lb", box.decrypt, applied=applied)
     assert snap is not None
     return snap
 
@@ -300,11 +310,17 @@ def test_pending_delete_rows_and_their_subtrees_are_left_out(snapshot: LoadBalan
     assert "po-gone" not in [p.id for li in snapshot.listeners for p in li.l7policies]
 
 
-def test_error_rows_are_kept_as_they_are(snapshot: LoadBalancerSnapshot) -> None:
-    assert snapshot.listener("li-err").provisioning_status is ProvisioningStatus.ERROR  # type: ignore[union-attr]
-    assert snapshot.member("m-err").provisioning_status is ProvisioningStatus.ERROR  # type: ignore[union-attr]
+def test_error_rows_are_served_from_their_applied_values(snapshot: LoadBalancerSnapshot, db, box) -> None:
+    # Served as applied (then ACTIVE): the failed change did not reach the data plane.
+    assert snapshot.listener("li-err").provisioning_status is ProvisioningStatus.ACTIVE  # type: ignore[union-attr]
+    assert snapshot.member("m-err").provisioning_status is ProvisioningStatus.ACTIVE  # type: ignore[union-attr]
     assert in_desired_state({"provisioning_status": "ERROR"})
     assert not in_desired_state({"provisioning_status": "PENDING_DELETE"})
+    # Never applied: left out, with what hangs below them (the listener's policies).
+    with db.read() as conn:
+        fresh = load_snapshot(conn, "lb", box.decrypt)
+    assert fresh is not None and fresh.listener("li-err") is None and fresh.member("m-err") is None
+    assert "po-1" not in [p.id for li in fresh.listeners for p in li.l7policies]
 
 
 def test_certificates_are_decrypted_beside_the_tree_and_never_shown(snapshot: LoadBalancerSnapshot) -> None:
