@@ -85,22 +85,69 @@ def test_bootstrap_waits_for_the_apt_lock(tmp_path: Path) -> None:
     assert "venv-python -m pip install -q -e .[sdk]" in log.read_text()
 
 
-def test_serve_sh_installs_the_sdk_and_leaves_the_key_to_lbaas(tmp_path: Path) -> None:
-    """The README's SDK example runs in the .venv that scripts/serve.sh made."""
+def _serve_sandbox(
+    tmp_path: Path, *, haproxy_usable: bool, installed: bool
+) -> tuple[Path, Path, dict[str, str]]:
+    """serve.sh with fakes: bootstrap, lbaas, the venv's python (the HAProxy version check), and,
+    unless ``installed``, no haproxy or ping on PATH (only basic tools besides the fakes)."""
     root, log, env = sandbox(tmp_path, "scripts/serve.sh")
+    bin_dir = tmp_path / "bin"
     fake(root / "scripts", "bootstrap.sh", f'echo "bootstrap $*" >> {log}')
     (root / ".venv/bin").mkdir(parents=True)
-    fake(root / ".venv/bin", "lbaas", f'echo "lbaas $* key=${{LBAAS_ADMIN_API_KEY:-unset}}" >> {log}')
+    fake(
+        root / ".venv/bin",
+        "lbaas",
+        f'echo "lbaas $* key=${{LBAAS_ADMIN_API_KEY:-unset}} provider=$LBAAS_PROVIDER" >> {log}',
+    )
+    fake(root / ".venv/bin", "python", "exit 0" if haproxy_usable else "exit 1")
+    for tool in ("bash", "dirname", "id", "env"):
+        (bin_dir / tool).symlink_to(shutil.which(tool))
+    if installed:
+        fake(bin_dir, "haproxy", "exit 0")
+        fake(bin_dir, "ping", "exit 0")
+    env["PATH"] = str(bin_dir)
     env.pop("LBAAS_ADMIN_API_KEY", None)
     env.pop("LBAAS_PROVIDER", None)
-    out = subprocess.run(
+    return root, log, env
+
+
+def _run_serve(root: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
         ["bash", str(root / "scripts/serve.sh"), "--port", "9"],
         env=env,
         capture_output=True,
         text=True,
         timeout=60,
     )
+
+
+def test_serve_sh_installs_the_sdk_and_leaves_the_key_to_lbaas(tmp_path: Path) -> None:
+    """The README's SDK example runs in the .venv that scripts/serve.sh made; HAProxy there: no apt."""
+    root, log, env = _serve_sandbox(tmp_path, haproxy_usable=True, installed=True)
+    out = _run_serve(root, env)
     assert out.returncode == 0, out.stderr
-    assert log.read_text().splitlines() == ["bootstrap --sdk", "lbaas serve --port 9 key=unset"]
+    assert log.read_text().splitlines() == [
+        "bootstrap --sdk",
+        "lbaas serve --port 9 key=unset provider=haproxy",
+    ]
     pyproject = (REPO / "pyproject.toml").read_text()
     assert 'sdk = ["gcore==0.59.0"]' in pyproject
+
+
+def test_serve_sh_installs_haproxy_and_ping_when_missing(tmp_path: Path) -> None:
+    root, log, env = _serve_sandbox(tmp_path, haproxy_usable=True, installed=False)
+    out = _run_serve(root, env)
+    assert out.returncode == 0, out.stderr
+    calls = apt_calls(log)
+    assert any("install -y -qq haproxy iputils-ping" in c for c in calls), calls
+    assert all(LOCK_WAIT in c for c in calls), calls
+    assert log.read_text().splitlines()[-1].endswith("provider=haproxy")
+
+
+def test_serve_sh_falls_back_to_the_emulator_and_says_so_in_one_line(tmp_path: Path) -> None:
+    root, log, env = _serve_sandbox(tmp_path, haproxy_usable=False, installed=False)
+    out = _run_serve(root, env)
+    assert out.returncode == 0, out.stderr
+    said = [line for line in out.stderr.splitlines() if "noop" in line]
+    assert len(said) == 1 and "HAProxy" in said[0] and "emulator" in said[0], out.stderr
+    assert log.read_text().splitlines()[-1].endswith("provider=noop")
