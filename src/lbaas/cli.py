@@ -238,7 +238,7 @@ def worker(database_url: str | None, provider: str | None, threads: int | None) 
         lease=settings.lease_seconds,
         decrypt=box.decrypt,
     )
-    runner = Runner(w, poll_interval=settings.poll_interval)
+    runner = Runner(w, poll_interval=settings.poll_interval, drift_interval=settings.drift_interval)
     done = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: done.set())
@@ -301,7 +301,7 @@ def api_key_list(database_url: str | None) -> None:
             str(r["created_at"])[:19],
             str(r["revoked_at"] or "")[:19],
         )
-    Console().print(table)
+    Console(markup=False, highlight=False).print(table)
 
 
 @api_key.command("revoke")
@@ -432,7 +432,7 @@ def tasks_list(stuck: bool, states: tuple[str, ...], limit: int, database_url: s
             str(r["set_aside_at"] or "")[:19],
             (r["error"] or "")[:200],
         )
-    Console(width=200).print(table)
+    Console(width=200, markup=False, highlight=False).print(table)
     if stuck and not rows:
         click.echo("no task is set aside", err=True)
 
@@ -500,7 +500,7 @@ def dataplane_status(database_url: str | None) -> None:
             "no",
             "",
         )
-    Console(width=200).print(table)
+    Console(width=200, markup=False, highlight=False).print(table)
 
 
 @dataplane_group.command("stop-all")

@@ -44,6 +44,9 @@ class Settings:
     run_worker: bool = True
     lease_seconds: float = 10.0
     poll_interval: float = 1.0
+    drift_interval: float = 30.0
+    #: The most load balancers this host may hold (haproxy); default: from its memory.
+    max_load_balancers: int | None = None
     max_body_bytes: int = 1 << 20
     secret_key: str | None = None
     #: Short directory for HAProxy's UNIX sockets (None: /run/lbaas or /tmp/lbaas-<uid>).
@@ -69,6 +72,8 @@ class Settings:
             "worker_threads": _env_int("LBAAS_WORKER_THREADS", 4),
             "lease_seconds": _env_number("LBAAS_LEASE_SECONDS", 10.0, float),
             "poll_interval": _env_number("LBAAS_POLL_INTERVAL_S", 1.0, float),
+            "drift_interval": _env_number("LBAAS_DRIFT_INTERVAL_S", 30.0, float),
+            "max_load_balancers": _env_number("LBAAS_MAX_LOAD_BALANCERS", None, int),
             "secret_key": os.environ.get("LBAAS_SECRET_KEY") or None,
             "run_dir": Path(os.environ["LBAAS_RUN_DIR"]) if os.environ.get("LBAAS_RUN_DIR") else None,
             "haproxy_bin": os.environ.get("LBAAS_HAPROXY_BIN") or "haproxy",

@@ -134,13 +134,18 @@ class DataPlane:
 def wait_for(
     predicate: Callable[[], Any], timeout: float = 15.0, interval: float = 0.1, what: str = ""
 ) -> Any:
-    """Poll ``predicate`` until it returns something truthy; fail with ``what`` after ``timeout``."""
+    """Poll ``predicate`` until it returns something truthy (an exception counts as not yet);
+    fail with ``what`` and the last answer after ``timeout``."""
     deadline = time.monotonic() + timeout
     last: Any = None
     while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
+        try:
+            last = predicate()
+        except Exception as exc:  # noqa: BLE001 - e.g. a connection refused while a port comes up
+            last = exc
+        else:
+            if last:
+                return last
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}: last {last!r}")
 
@@ -187,3 +192,75 @@ def dataplane() -> Iterator[DataPlane]:
     """A module's lbaas with the haproxy provider (SQLite)."""
     with haproxy_server() as dp:
         yield dp
+
+
+class Load:
+    """Clients hammering a URL until stopped: one on a keep-alive connection, one opening a new
+    connection per request. ``failures`` lists every request that did not get a 2xx."""
+
+    def __init__(self, url: str, *, expect: Callable[[Any], bool] | None = None) -> None:
+        self.url = url
+        self.expect = expect or (lambda r: 200 <= r.status_code < 300)
+        self.ok = 0
+        self.failures: list[str] = []
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def _run(self, keep_alive: bool) -> None:
+        import httpx
+
+        limits = httpx.Limits(max_keepalive_connections=1 if keep_alive else 0)
+        with httpx.Client(limits=limits, timeout=10) as http:
+            while not self._stop.is_set():
+                try:
+                    r = http.get(self.url)
+                    if self.expect(r):
+                        self.ok += 1
+                    else:
+                        self.failures.append(f"status {r.status_code}")
+                except httpx.HTTPError as exc:
+                    self.failures.append(f"{type(exc).__name__}: {exc}")
+
+    def __enter__(self) -> Load:
+        for keep_alive in (True, False):
+            t = threading.Thread(target=self._run, args=(keep_alive,), daemon=True)
+            t.start()
+            self._threads.append(t)
+        wait_for(lambda: self.ok > 20, timeout=10, what="the load to get going")
+        return self
+
+    def __exit__(self, *_exc: Any) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(15)
+
+
+def simple_lb(client: Any, backends: list[Backend], *, name: str = "lb", port: int = 8080, **lb: Any) -> Any:
+    """An LB with one HTTP listener on ``port`` and a monitored round-robin pool of ``backends``."""
+    return client.cloud.load_balancers.create_and_poll(
+        name=name,
+        listeners=[
+            {
+                "name": "http",
+                "protocol": "HTTP",
+                "protocol_port": port,
+                "pools": [
+                    {
+                        "name": f"{name}-pool",
+                        "protocol": "HTTP",
+                        "lb_algorithm": "ROUND_ROBIN",
+                        "members": [b.member for b in backends],
+                        "healthmonitor": {
+                            "type": "HTTP",
+                            "delay": 2,
+                            "timeout": 1,
+                            "max_retries": 1,
+                            "max_retries_down": 1,
+                            "url_path": "/health",
+                        },
+                    }
+                ],
+            }
+        ],
+        **lb,
+    )

@@ -293,3 +293,13 @@ def recent(
     if states:
         q = q.where(T.c.state.in_(states))
     return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def last_error(conn: Connection, lock_key: str, task_type: str) -> str | None:
+    """The error of the newest failed ``task_type`` task of a lock (for operators' messages)."""
+    return conn.execute(
+        sa.select(T.c.error)
+        .where(T.c.lock_key == lock_key, T.c.task_type == task_type, T.c.state == "ERROR")
+        .order_by(T.c.seq.desc())
+        .limit(1)
+    ).scalar()

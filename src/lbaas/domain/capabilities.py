@@ -16,7 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from lbaas.domain.enums import HealthMonitorType, ListenerProtocol, PoolProtocol
-from lbaas.errors import ValidationFailed
+from lbaas.domain.flavors import FLAVORS
+from lbaas.errors import Forbidden, ValidationFailed
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +29,10 @@ class Capabilities:
     pool_protocols: frozenset[PoolProtocol] = frozenset(PoolProtocol)
     monitor_types: frozenset[HealthMonitorType] = frozenset(HealthMonitorType)
     why: str = ""
+    #: How many load balancers the host holds (None: no limit). Measured in docs/PERFORMANCE.md.
+    max_load_balancers: int | None = None
+    #: The host's memory: a flavor with more RAM cannot be honoured (its caps are RAM-derived).
+    host_ram_mib: int | None = None
 
     def _refuse(self, field: str, what: str, allowed: frozenset[str]) -> None:
         names = ", ".join(sorted(allowed))
@@ -48,6 +53,23 @@ class Capabilities:
     def check_monitor_type(self, monitor_type: str | None, field: str = "type") -> None:
         if monitor_type is not None and monitor_type not in self.monitor_types:
             self._refuse(field, f"{monitor_type} health monitors", self.monitor_types)
+
+    def check_capacity(self, load_balancers: int) -> None:
+        """Gcore's capacity answer (403 ForbiddenError, errors.md) when the host is full."""
+        if self.max_load_balancers is not None and load_balancers >= self.max_load_balancers:
+            raise Forbidden(
+                f"No capacity for another load balancer: this {self.provider} host holds at most "
+                f"{self.max_load_balancers} (measured limit, see docs/PERFORMANCE.md)"
+            )
+
+    def check_flavor(self, flavor: str) -> None:
+        """403 for a flavor whose RAM this host does not have."""
+        ram = FLAVORS[flavor][1]
+        if self.host_ram_mib is not None and ram > self.host_ram_mib:
+            raise Forbidden(
+                f"No capacity for flavor {flavor}: it needs {ram} MiB of RAM "
+                f"and this host has {self.host_ram_mib} MiB"
+            )
 
 
 EVERYTHING = Capabilities("noop")

@@ -126,3 +126,7 @@ class Provider(Protocol):
 
     def processes(self) -> list[ProcessInfo]:
         """Every data-plane process this provider knows of."""
+
+    def drift(self, desired: LoadBalancerSnapshot) -> str | None:
+        """Why the running data plane no longer matches ``desired`` (edited files, a process
+        started with another configuration), or None when it does or cannot be judged."""

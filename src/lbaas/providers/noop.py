@@ -80,3 +80,6 @@ class NoopProvider:
 
     def processes(self) -> list[ProcessInfo]:
         return []
+
+    def drift(self, desired: LoadBalancerSnapshot) -> str | None:
+        return None

@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection
 from lbaas.clock import fmt_task, new_id, utcnow
 from lbaas.db import dataplane, ipam, lifecycle, queue, tables
 from lbaas.domain import tags as tags_mod
+from lbaas.domain.flavors import DEFAULT_FLAVOR
 from lbaas.errors import Conflict, NotFound, ValidationFailed
 from lbaas.services import quotas, views
 from lbaas.services.common import (
@@ -223,8 +224,10 @@ def _lock_mutable(conn: Connection, ctx: Ctx, lb_id: str) -> Any:
 
 def create(conn: Connection, ctx: Ctx, body: dict[str, Any]) -> str:
     """Accept a new load balancer: rows PENDING_CREATE and a task, in one transaction."""
-    if body.get("flavor") is not None:
-        check_flavor(body["flavor"])
+    # An LB created without a flavor runs the catalogue's default one (and shows it).
+    flavor = check_flavor(body["flavor"]) if body.get("flavor") is not None else DEFAULT_FLAVOR
+    ctx.capabilities.check_flavor(flavor)
+    ctx.capabilities.check_capacity(conn.execute(sa.select(sa.func.count()).select_from(LB)).scalar_one())
     # A limit of this deployment, not a rule: VIPs are addresses of LBAAS_VIP_POOL, which is
     # IPv4 on loopback; an IPv6 or dual-stack VIP cannot be given (docs/api-compat.md).
     if body.get("vip_ip_family") not in (None, "ipv4"):
@@ -243,7 +246,7 @@ def create(conn: Connection, ctx: Ctx, body: dict[str, Any]) -> str:
             project_id=ctx.project_id,
             region_id=ctx.region_id,
             name=body["name"],
-            flavor=body.get("flavor"),
+            flavor=flavor,
             vip_address=vip,
             vip_port_id=str(body.get("vip_port_id") or new_id()),
             vip_ip_family="ipv4",
@@ -351,6 +354,7 @@ def resize(conn: Connection, ctx: Ctx, lb_id: str, flavor: str) -> str:
     """Queue a move to another flavor."""
     _lock_mutable(conn, ctx, lb_id)
     check_flavor(flavor)
+    ctx.capabilities.check_flavor(flavor)
     conn.execute(LB.update().where(LB.c.id == lb_id).values(flavor=flavor, updated_at=utcnow()))
     return _enqueue(conn, ctx, lb_id, "resize_loadbalancer", args={"flavor": flavor})
 

@@ -19,22 +19,50 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
-from lbaas.db import dataplane, statuses
+import sqlalchemy as sa
+
+from lbaas.db import dataplane, lifecycle, queue, snapshot, statuses, tables
 from lbaas.db.engine import Database
 from lbaas.providers.base import Observation, Provider
 
 log = logging.getLogger(__name__)
 
+#: Seconds to wait before each restart of a data plane found down; then it is given up on
+#: (the LB stays ERROR, the reason in the log and in ``lbaas dataplane status``).
+RESTART_BACKOFF = (0.0, 1.0, 2.0, 4.0, 8.0, 16.0)
+
+
+@dataclass
+class _Down:
+    since: float
+    attempts: int = 0
+    next_try: float = 0.0
+    gave_up: bool = False
+
 
 class Poller:
     """Polls the provider every ``interval`` seconds (default 1 s) in a daemon thread."""
 
-    def __init__(self, db: Database, provider: Provider, *, interval: float = 1.0) -> None:
+    def __init__(
+        self,
+        db: Database,
+        provider: Provider,
+        *,
+        interval: float = 1.0,
+        drift_interval: float = 30.0,
+        decrypt: Callable[[str], str] | None = None,
+    ) -> None:
         self.db = db
         self.provider = provider
         self.interval = interval
+        self.drift_interval = drift_interval
+        self.decrypt = decrypt
+        self._down: dict[str, _Down] = {}
+        self.restart_backoff: tuple[float, ...] = RESTART_BACKOFF
+        self._next_drift = time.monotonic() + drift_interval
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.last_poll_seconds = 0.0
@@ -56,6 +84,12 @@ class Poller:
                 self.poll_once()
             except Exception:  # noqa: BLE001 - a bad poll must not end the status channel
                 log.exception("status poll failed")
+            if self.decrypt is not None and time.monotonic() >= self._next_drift:
+                self._next_drift = time.monotonic() + self.drift_interval
+                try:
+                    self.check_drift()
+                except Exception:  # noqa: BLE001
+                    log.exception("drift check failed")
             self.last_poll_seconds = time.monotonic() - began
             self._stop.wait(max(0.05, self.interval - self.last_poll_seconds))
 
@@ -93,6 +127,7 @@ class Poller:
                 if dataplane.record_members(conn, lb_id, reports) or moved:
                     statuses.refresh(conn, lb_id)
                     changed.append(lb_id)
+                self._heal(conn, obs)
                 if obs.counters is not None:
                     c = obs.counters
                     by_key = {"lb": _values(c), **{k: _values(v) for k, v in obs.listener_counters.items()}}
@@ -105,6 +140,70 @@ class Poller:
                         {k: v.active_connections for k, v in obs.listener_counters.items()},
                     )
         return changed
+
+    # -- self-healing ---------------------------------------------------------------------
+    def _heal(self, conn, obs: Observation) -> None:
+        """Restart a data plane found down, from the desired state, with back-off; bounded."""
+        now = time.monotonic()
+        down = self._down.get(obs.lb_id)
+        if obs.running:
+            if down is not None:
+                del self._down[obs.lb_id]
+                log.info("load balancer %s: data plane back after %.1f s", obs.lb_id, now - down.since)
+            return
+        if down is None:
+            down = self._down[obs.lb_id] = _Down(now)
+        if down.gave_up or now < down.next_try:
+            return
+        backoff = self.restart_backoff
+        if down.attempts >= len(backoff):
+            down.gave_up = True
+            last = queue.last_error(conn, obs.lb_id, lifecycle.APPLY) or obs.reason
+            reason = f"gave up after {down.attempts} restarts: {last}"
+            dataplane.record_running(conn, obs.lb_id, False, reason)
+            log.error("load balancer %s: data plane %s", obs.lb_id, reason)
+            return
+        task = lifecycle.request_apply(conn, obs.lb_id)
+        down.attempts += 1
+        down.next_try = now + backoff[min(down.attempts, len(backoff) - 1)]
+        log.warning(
+            "load balancer %s: data plane down (%s); restarting it from the desired state (attempt %d%s)",
+            obs.lb_id,
+            obs.reason,
+            down.attempts,
+            "" if task else ", a queued task will apply it",
+        )
+
+    def give_up_state(self, lb_id: str) -> dict[str, object] | None:
+        """What the healer knows of a down LB (for tests and ``dataplane status``)."""
+        down = self._down.get(lb_id)
+        return None if down is None else {"attempts": down.attempts, "gave_up": down.gave_up}
+
+    # -- drift ---------------------------------------------------------------------------
+    def check_drift(self) -> list[str]:
+        """Compare every idle LB's running data plane with its applied state; re-apply what drifted."""
+        T = tables.tasks
+        with self.db.read() as conn:
+            busy = set(
+                conn.execute(sa.select(T.c.lock_key).where(T.c.state.in_(queue.ACTIVE_STATES))).scalars()
+            )
+            wanted = [
+                snapshot.with_certificates(conn, s, self.decrypt)  # type: ignore[arg-type]
+                for s in dataplane.all_applied(conn)
+                if s.id not in busy and s.id not in self._down
+            ]
+        drifted = []
+        for desired in wanted:
+            reason = self.provider.drift(desired)
+            if reason is None:
+                continue
+            drifted.append(desired.id)
+            log.warning(
+                "load balancer %s drifted from its desired state (%s); reconciling", desired.id, reason
+            )
+            with self.db.write() as conn:
+                lifecycle.request_apply(conn, desired.id)
+        return drifted
 
 
 def _values(c) -> dict[str, int]:

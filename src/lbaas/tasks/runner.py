@@ -15,9 +15,15 @@ class Runner:
     """Starts, in order: reconciliation of the data plane (before any new task runs), the
     task worker's threads, and the status poller's thread; stops them in reverse."""
 
-    def __init__(self, worker: Worker, *, poll_interval: float = 1.0) -> None:
+    def __init__(self, worker: Worker, *, poll_interval: float = 1.0, drift_interval: float = 30.0) -> None:
         self.worker = worker
-        self.poller = Poller(worker.db, worker.ctx.provider, interval=poll_interval)
+        self.poller = Poller(
+            worker.db,
+            worker.ctx.provider,
+            interval=poll_interval,
+            drift_interval=drift_interval,
+            decrypt=worker.ctx.decrypt,
+        )
 
     def start(self) -> None:
         try:

@@ -152,3 +152,24 @@ class HostLimits:
 
 def host_limits(haproxy_bin: str = "haproxy") -> HostLimits:
     return HostLimits(fd_limit(), cpu_count(), haproxy_version(haproxy_bin), ping_path())
+
+
+#: Memory budgeted per load balancer: an idle master + worker is 7.5-10 MB PSS (HAPROXY_NOTES.md),
+#: and a reload briefly runs two workers; measured again in docs/PERFORMANCE.md (density).
+PER_LB_MIB = 16
+#: Left to the OS, lbaas and the database.
+HOST_RESERVE_MIB = 2048
+
+
+def memory_mib() -> int:
+    """The host's total memory in MiB (``MemTotal`` of /proc/meminfo)."""
+    with open("/proc/meminfo") as fh:
+        for line in fh:
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) // 1024
+    raise OSError("no MemTotal in /proc/meminfo")
+
+
+def max_load_balancers(total_mib: int) -> int:
+    """How many LBs this host holds by memory: what is left after the reserve, per LB budget."""
+    return max(1, (total_mib - HOST_RESERVE_MIB) // PER_LB_MIB)

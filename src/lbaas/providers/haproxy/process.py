@@ -81,6 +81,11 @@ class Reloaded:
     new_worker_pid: int
 
 
+def _loads(info: ProcInfo) -> int:
+    """Reloads that took (a failed reload counts in ``reloads`` too, and changed nothing)."""
+    return info.master.reloads - info.failed_reloads
+
+
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -119,15 +124,29 @@ class HaproxyProcess:
             return pid
         return ours[-1] if ours else None
 
-    def _recorded_hash(self, master_pid: int) -> str | None:
+    def _recorded_hash(self, master_pid: int, loads: int | None = None) -> str | None:
+        """The hash lbaas recorded for this master, or None when it may serve something else:
+        another master, or one reloaded since without lbaas (a hand reload of an edited file)."""
         try:
             record = json.loads(self.paths.running_file.read_text())
         except (FileNotFoundError, ValueError):
             return None
-        return record.get("config_sha256") if record.get("master_pid") == master_pid else None
+        if record.get("master_pid") != master_pid:
+            return None
+        if loads is not None and record.get("loads") is not None and record["loads"] != loads:
+            return None
+        return record.get("config_sha256")
 
-    def _record(self, master_pid: int, config_sha256: str) -> None:
-        record = {"master_pid": master_pid, "config_sha256": config_sha256, "at": time.time()}
+    def _record(self, master_pid: int, config_sha256: str, loads: int | None = None) -> None:
+        if loads is None:
+            with contextlib.suppress(SocketUnavailable):
+                loads = _loads(self.master.show_proc())
+        record = {
+            "master_pid": master_pid,
+            "config_sha256": config_sha256,
+            "loads": loads,
+            "at": time.time(),
+        }
         write_atomic(self.paths.running_file, json.dumps(record).encode())
 
     def record_running(self, config_sha256: str) -> None:
@@ -147,7 +166,7 @@ class HaproxyProcess:
             failed_reloads=info.failed_reloads,
             uptime_s=info.master.uptime_s,
             version=info.master.version,
-            config_sha256=self._recorded_hash(info.master.pid),
+            config_sha256=self._recorded_hash(info.master.pid, _loads(info)),
         )
 
     def status(self) -> HaproxyStatus:
@@ -191,8 +210,13 @@ class HaproxyProcess:
 
     # Start
 
-    def start(self, config_sha256: str | None = None) -> Started:
+    def start(self, config_sha256: str | None = None, *, takeover: bool = False) -> Started:
         """Start the master unless one already runs for this LB (then adopt it).
+
+        ``takeover``: when one runs, start a fresh master anyway that takes the listening
+        sockets over from the running worker (``-x`` on its stats socket, which the
+        configuration exposes with ``expose-fd listeners``), then soft-stop the old master:
+        the port is never closed, and the old worker finishes its connections.
 
         Returns once ``show proc`` lists a worker. Raises :class:`StartFailed` with the
         log's words when the master exits (not retriable: the configuration or the host
@@ -200,7 +224,8 @@ class HaproxyProcess:
         """
         began = time.monotonic()
         existing = self.master_pid()
-        if existing is not None:
+        old = self._masters() if takeover and existing is not None else []
+        if existing is not None and not old:
             return Started(self.status(), time.monotonic() - began, adopted=True)
         paths = self.paths
         for foreign in (m for m in self._masters() if m.master_socket != paths.master_socket):
@@ -211,8 +236,9 @@ class HaproxyProcess:
         if not paths.config.exists():
             raise StartFailed(f"no configuration at {paths.config}")
         ensure_state_file(paths)
-        for sock in (paths.master_socket, paths.stats_socket):
-            sock.unlink(missing_ok=True)
+        if not old:
+            for sock in (paths.master_socket, paths.stats_socket):
+                sock.unlink(missing_ok=True)
         self._trim_log()
         offset = self._log_size()
         config_sha256 = config_sha256 or _sha256(paths.config)
@@ -226,6 +252,8 @@ class HaproxyProcess:
             "-f",
             str(paths.config),
         ]
+        if old and paths.stats_socket.exists():
+            argv += ["-x", str(paths.stats_socket)]
         fd = os.open(paths.log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         try:
             child = subprocess.Popen(
@@ -254,7 +282,10 @@ class HaproxyProcess:
             try:
                 info = self.master.show_proc()
                 if info.master.pid == child.pid and info.workers:
-                    self._record(child.pid, config_sha256)
+                    self._record(child.pid, config_sha256, _loads(info))
+                    for master in old:  # the new worker holds the sockets: the old one may go
+                        terminate(master.pid, master.worker_pids)
+                        reap(master.pid)
                     return Started(self._status(info), time.monotonic() - began, adopted=False)
             except SocketUnavailable:
                 pass
@@ -328,7 +359,7 @@ class HaproxyProcess:
                     )
                 new = [w.pid for w in info.workers if w.pid not in old]
                 if info.master.reloads > before.master.reloads and new:
-                    self._record(info.master.pid, config_sha256)
+                    self._record(info.master.pid, config_sha256, _loads(info))
                     return Reloaded(self._status(info), time.monotonic() - began, before.worker_pids, new[0])
             if time.monotonic() >= deadline:
                 log = self.log_since(offset)

@@ -25,7 +25,7 @@ engine with back-off.
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
+import dataclasses
 import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -162,17 +162,28 @@ class HaproxyProvider:
         host: limits.HostLimits | None = None,
         log_socket: str | None = None,
         parallelism: int = 4,
+        max_load_balancers: int | None = None,
     ) -> None:
         self.layout = layout
         self.haproxy_bin = haproxy_bin
         self.host = host or limits.host_limits(haproxy_bin)
         self.log_socket = log_socket
         self.parallelism = parallelism
+        ram = limits.memory_mib()
+        self.capabilities = dataclasses.replace(
+            HAPROXY,
+            max_load_balancers=max_load_balancers or limits.max_load_balancers(ram),
+            host_ram_mib=ram,
+        )
 
     @classmethod
     def from_settings(cls, settings: Any) -> HaproxyProvider:
         """Check that a usable HAProxy is installed (>= 2.6) and lay out its directories."""
-        return cls(Layout.from_settings(settings), haproxy_bin=settings.haproxy_bin)
+        return cls(
+            Layout.from_settings(settings),
+            haproxy_bin=settings.haproxy_bin,
+            max_load_balancers=getattr(settings, "max_load_balancers", None),
+        )
 
     # -- helpers -------------------------------------------------------------------------
     def paths(self, lb_id: str) -> LbPaths:
@@ -219,12 +230,15 @@ class HaproxyProvider:
         status = process.status()
         if not status.running or status.config_sha256 is None:
             return False
+        if status.config_sha256 == bundle.config_hash:
+            # Already serving it (a task run again after a crash, a drift of files on disk):
+            # put the files back as they should be; the running worker needs nothing.
+            files.install(paths, bundle.files, executables=bundle.executables, haproxy_bin=self.haproxy_bin)
+            return True
         try:
             old = render(previous, self.env(paths))
         except RenderError:
             return False
-        if status.config_sha256 == bundle.config_hash:
-            return True  # already serving it (a task run again after a crash)
         if status.config_sha256 != old.config_hash:
             return False  # the master serves something else: reload to the desired state
         steps = runtime_plan(old, bundle)
@@ -293,19 +307,22 @@ class HaproxyProvider:
         files.remove_all(paths)
 
     def failover(self, desired: LoadBalancerSnapshot) -> None:
-        """Rebuild from ``desired``: the bundle is installed anew and the master reloaded."""
+        """Rebuild from ``desired`` as a fresh master that takes the listening sockets over from the
+        old one (``-x``), which then finishes its connections and exits: the port never closes."""
         paths = self.paths(desired.id)
         bundle = self.render(desired)
-        process = self._process(paths)
-        with contextlib.suppress(FileNotFoundError):
-            paths.running_file.unlink()  # forget what runs: deploy must reload, not skip
-        deploy(
-            paths,
-            bundle.files,
-            executables=bundle.executables,
-            config_hash=bundle.config_hash,
-            haproxy_bin=self.haproxy_bin,
-            process=process,
+        installed = files.install(
+            paths, bundle.files, executables=bundle.executables, haproxy_bin=self.haproxy_bin
+        )
+        try:
+            started = self._process(paths).start(bundle.config_hash, takeover=True)
+        except HaproxyError:
+            installed.rollback()
+            raise
+        log.info(
+            "load balancer %s: failed over to a fresh HAProxy master in %.0f ms",
+            desired.id,
+            started.seconds * 1000,
         )
 
     def reconcile(self, desired: Sequence[LoadBalancerSnapshot]) -> None:
@@ -379,6 +396,29 @@ class HaproxyProvider:
                 )
             )
         return out
+
+    def drift(self, desired: LoadBalancerSnapshot) -> str | None:
+        paths = self.paths(desired.id)
+        try:
+            bundle = render(desired, self.env(paths))
+        except RenderError:
+            return None
+        status = self._process(paths).status()
+        if not status.running:
+            return None  # down is the healer's business
+        if status.config_sha256 is None:
+            return f"master {status.master_pid} runs a configuration lbaas did not load"
+        if status.config_sha256 != bundle.config_hash:
+            running, wanted = status.config_sha256[:12], bundle.config_hash[:12]
+            return f"the running configuration {running} is not the desired {wanted}"
+        for name, content in bundle.files.items():
+            try:
+                on_disk = (paths.dir / name).read_bytes()
+            except OSError:
+                return f"{name} is missing from {paths.dir}"
+            if on_disk != content:
+                return f"{name} was changed on disk"
+        return None
 
     def stop_all(self) -> int:
         """Stop every HAProxy lbaas started (operators, test teardown); their files stay."""

@@ -60,7 +60,8 @@ def global_section(
         f"    nbthread {threads}",
         f"    hard-stop-after {int(env.hard_stop_after_s)}s",
         "    noreuseport",
-        f"    stats socket {socket_path(snapshot, env)} mode 600 level admin",
+        # expose-fd listeners: a failover's fresh master takes the listening sockets over (-x)
+        f"    stats socket {socket_path(snapshot, env)} mode 600 level admin expose-fd listeners",
         f"    server-state-file {path(env.lb_dir.rstrip('/') + '/' + SERVER_STATE_FILE)}",
     ]
     if logging and env.log_socket:
