@@ -168,20 +168,20 @@ def haproxy_server(backend: str = "sqlite", **settings: Any) -> Iterator[DataPla
     try:
         with serve(backend, tmp, provider="haproxy", run_dir=run, **settings) as srv:
             dp = DataPlane(srv)
-            try:
-                yield dp
-            finally:
-                srv.provider.stop_all()
+            yield dp
     finally:
-        if dp is not None:
-            for b in dp.backends:
-                b.stop()
+        # lbaas is stopped (its poller would restart what it finds down): now its HAProxys go.
         from lbaas.providers.haproxy import discovery
         from lbaas.providers.haproxy.paths import Layout
 
-        left = discovery.find_running(Layout(tmp / "haproxy", run))
-        for master in left:
+        layout = Layout(tmp / "haproxy", run)
+        for master in discovery.find_running(layout):
             discovery.terminate(master.pid, master.worker_pids)
+            discovery.reap(master.pid)
+        if dp is not None:
+            for b in dp.backends:
+                b.stop()
+        left = discovery.find_running(layout)
         shutil.rmtree(tmp, ignore_errors=True)
         shutil.rmtree(run, ignore_errors=True)
         assert not left, f"HAProxy processes left behind: {[m.pid for m in left]}"
@@ -235,7 +235,9 @@ class Load:
             t.join(15)
 
 
-def simple_lb(client: Any, backends: list[Backend], *, name: str = "lb", port: int = 8080, **lb: Any) -> Any:
+def simple_lb(
+    client: Any, backends: list[Backend], *, name: str = "web-lb", port: int = 8080, **lb: Any
+) -> Any:
     """An LB with one HTTP listener on ``port`` and a monitored round-robin pool of ``backends``."""
     return client.cloud.load_balancers.create_and_poll(
         name=name,

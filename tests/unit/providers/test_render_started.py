@@ -25,7 +25,7 @@ from samples import SECRET_HASH, auth_and_prometheus, lb, members, terminated_ht
 from lbaas.domain.enums import HealthMonitorType, LbAlgorithm, ListenerProtocol, PoolProtocol
 from lbaas.domain.model import Flavor, HealthMonitor, Listener, LoadBalancerSnapshot, Pool, UserListEntry
 from lbaas.providers.haproxy.render import render
-from lbaas.providers.haproxy.render.globaldefs import max_connections
+from lbaas.providers.haproxy.render.globaldefs import SERVER_BLOCK, max_connections
 
 
 def _ports(address: str, count: int) -> list[int]:
@@ -97,7 +97,9 @@ def test_maxconn_fits_the_descriptor_limit_at_start() -> None:
         cfg = wd.write(bundle)
         code, output = run_until_exit(cfg, fd_limit=2000, seconds=1.5)
         assert code is None, f"HAProxy did not stay up under its own fd limit: {output}"
-        cfg.write_text(bundle.config.replace(f"    maxconn {maxconn}\n", f"    maxconn {maxconn + 50}\n", 1))
+        slack = (SERVER_BLOCK - 40) // 2  # servers are budgeted in blocks: that much is unused here
+        over = maxconn + slack + 50
+        cfg.write_text(bundle.config.replace(f"    maxconn {maxconn}\n", f"    maxconn {over}\n", 1))
         code, output = run_until_exit(cfg, fd_limit=2000, seconds=5)
         assert code not in (None, 0), (
             "a maxconn above the computed one should not start: the test proves nothing"

@@ -66,7 +66,12 @@ def test_nbthread_follows_the_flavor_capped_by_the_host() -> None:
 
 
 def test_maxconn_formula() -> None:
-    assert max_connections(Env("/r", "/l", fd_limit=20_000), 2, 4, 10) == (20_000 - 64 - 6 - 4 - 10) // 2
+    # servers are budgeted in blocks of 256, so that member changes leave maxconn alone
+    assert max_connections(Env("/r", "/l", fd_limit=20_000), 2, 4, 10) == (20_000 - 64 - 6 - 4 - 256) // 2
+    assert max_connections(Env("/r", "/l", fd_limit=20_000), 2, 4, 11) == max_connections(
+        Env("/r", "/l", fd_limit=20_000), 2, 4, 255
+    )
+    assert max_connections(Env("/r", "/l", fd_limit=20_000), 2, 4, 257) == (20_000 - 64 - 6 - 4 - 512) // 2
     with pytest.raises(RenderError):
         max_connections(Env("/r", "/l", fd_limit=50), 1, 1, 1)
 

@@ -28,6 +28,10 @@ def nbthread(snapshot: LoadBalancerSnapshot, env: Env) -> int:
     return max(1, min(vcpus, env.host_cpus))
 
 
+#: Servers are budgeted descriptors in blocks of this size (see :func:`max_connections`).
+SERVER_BLOCK = 256
+
+
 def max_connections(env: Env, threads: int, bind_sockets: int, servers: int) -> int:
     """The global ``maxconn`` the descriptor limit allows.
 
@@ -36,7 +40,12 @@ def max_connections(env: Env, threads: int, bind_sockets: int, servers: int) -> 
     and refuses to *start*, after ``haproxy -c`` passed, when ``maxsock`` exceeds the limit.
     So: ``maxconn = (fd_limit - FD_RESERVE - 3 * threads - bind_sockets - servers) // 2``;
     with 20,000 descriptors, 2 threads and a handful of binds and servers, about 9,960.
+
+    ``servers`` is counted in blocks of :data:`SERVER_BLOCK`, so that adding or removing a
+    member leaves ``maxconn`` (and the rest of the configuration but the ``server`` line)
+    unchanged: member changes then go through the runtime API without a reload.
     """
+    servers = -(-max(servers, 1) // SERVER_BLOCK) * SERVER_BLOCK
     overhead = FD_RESERVE + 3 * threads + bind_sockets + servers
     maxconn = (env.fd_limit - overhead) // 2
     if maxconn < 1:
