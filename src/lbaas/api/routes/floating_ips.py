@@ -8,7 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from lbaas.api.params import Limit, Offset
+from lbaas.api.params import Limit, Offset, ProjectId, RegionId
 from lbaas.api.runtime import api_of
 from lbaas.api.schemas import floating_ips as schemas
 from lbaas.services import floating_ips as fips
@@ -20,7 +20,7 @@ V2 = "/cloud/v2/floatingips/{project_id}/{region_id}"
 
 @router.post(V1)
 async def create(
-    request: Request, project_id: int, region_id: int, body: schemas.FloatingIpCreate
+    request: Request, project_id: ProjectId, region_id: RegionId, body: schemas.FloatingIpCreate
 ) -> Response:
     data = body.model_dump(exclude_unset=True, mode="json")
     return await api_of(request).tasks(
@@ -31,8 +31,8 @@ async def create(
 @router.get(V1)
 async def list_(
     request: Request,
-    project_id: int,
-    region_id: int,
+    project_id: ProjectId,
+    region_id: RegionId,
     limit: Limit = 1000,
     offset: Offset = 0,
     port_ids: Annotated[list[UUID] | None, Query()] = None,
@@ -59,7 +59,7 @@ async def list_(
 
 
 @router.get(V1 + "/{floating_ip_id}")
-async def get(request: Request, project_id: int, region_id: int, floating_ip_id: UUID) -> Response:
+async def get(request: Request, project_id: ProjectId, region_id: RegionId, floating_ip_id: UUID) -> Response:
     return await api_of(request).read(
         request, lambda c, ctx: fips.get(c, ctx, str(floating_ip_id)), project_id, region_id
     )
@@ -67,7 +67,11 @@ async def get(request: Request, project_id: int, region_id: int, floating_ip_id:
 
 @router.patch(V2 + "/{floating_ip_id}")
 async def update(
-    request: Request, project_id: int, region_id: int, floating_ip_id: UUID, body: schemas.FloatingIpUpdate
+    request: Request,
+    project_id: ProjectId,
+    region_id: RegionId,
+    floating_ip_id: UUID,
+    body: schemas.FloatingIpUpdate,
 ) -> Response:
     changes = body.model_dump(exclude_unset=True, mode="json")
     return await api_of(request).tasks(
@@ -76,7 +80,9 @@ async def update(
 
 
 @router.delete(V1 + "/{floating_ip_id}")
-async def delete(request: Request, project_id: int, region_id: int, floating_ip_id: UUID) -> Response:
+async def delete(
+    request: Request, project_id: ProjectId, region_id: RegionId, floating_ip_id: UUID
+) -> Response:
     return await api_of(request).tasks(
         request, lambda c, ctx: fips.delete(c, ctx, str(floating_ip_id)), project_id, region_id
     )
@@ -84,7 +90,11 @@ async def delete(request: Request, project_id: int, region_id: int, floating_ip_
 
 @router.post(V1 + "/{floating_ip_id}/assign")
 async def assign(
-    request: Request, project_id: int, region_id: int, floating_ip_id: UUID, body: schemas.FloatingIpAssign
+    request: Request,
+    project_id: ProjectId,
+    region_id: RegionId,
+    floating_ip_id: UUID,
+    body: schemas.FloatingIpAssign,
 ) -> Response:
     """Deprecated, synchronous: the answer is the attached FloatingIP."""
     port_id = str(body.port_id)
@@ -98,7 +108,9 @@ async def assign(
 
 
 @router.post(V1 + "/{floating_ip_id}/unassign")
-async def unassign(request: Request, project_id: int, region_id: int, floating_ip_id: UUID) -> Response:
+async def unassign(
+    request: Request, project_id: ProjectId, region_id: RegionId, floating_ip_id: UUID
+) -> Response:
     """Deprecated, synchronous: the answer is the detached FloatingIP."""
     return await api_of(request).write(
         request, lambda c, ctx: fips.unassign(c, ctx, str(floating_ip_id)), project_id, region_id

@@ -8,7 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from lbaas.api.params import Limit, Offset
+from lbaas.api.params import Int32, Limit, Offset, ProjectId, RegionId
 from lbaas.api.runtime import api_of
 from lbaas.api.schemas.common import Body, Name
 from lbaas.domain.enums import TaskState
@@ -23,8 +23,8 @@ async def list_tasks(
     request: Request,
     limit: Limit = 10,
     offset: Offset = 0,
-    project_id: Annotated[list[int] | None, Query()] = None,
-    region_id: Annotated[list[int] | None, Query()] = None,
+    project_id: Annotated[list[Int32] | None, Query()] = None,
+    region_id: Annotated[list[Int32] | None, Query()] = None,
     state: Annotated[list[TaskState] | None, Query()] = None,
     task_type: str | None = None,
     is_acknowledged: bool | None = None,
@@ -54,7 +54,7 @@ async def list_tasks(
 
 @router.post("/cloud/v1/tasks/acknowledge_all")
 async def acknowledge_all(
-    request: Request, project_id: int | None = None, region_id: int | None = None
+    request: Request, project_id: ProjectId | None = None, region_id: RegionId | None = None
 ) -> Response:
     return await api_of(request).write(
         request, lambda c, p: tasks_svc.acknowledge_all(c, p, project_id, region_id), status=204
@@ -64,8 +64,8 @@ async def acknowledge_all(
 @router.get("/cloud/v1/tasks/{project_id}/{region_id}/active")
 async def active_tasks(
     request: Request,
-    project_id: int,
-    region_id: int,
+    project_id: ProjectId,
+    region_id: RegionId,
     limit: Limit = 10,
     offset: Offset = 0,
     task_type: Annotated[list[str] | None, Query()] = None,
@@ -124,18 +124,18 @@ async def list_projects(
 
 
 @router.get("/cloud/v1/projects/{project_id}")
-async def get_project(request: Request, project_id: int) -> Response:
+async def get_project(request: Request, project_id: ProjectId) -> Response:
     return await api_of(request).read(request, lambda c, p: projects.get(c, p, project_id))
 
 
 @router.patch("/cloud/v1/projects/{project_id}")
-async def update_project(request: Request, project_id: int, body: ProjectPatch) -> Response:
+async def update_project(request: Request, project_id: ProjectId, body: ProjectPatch) -> Response:
     changes = body.model_dump(exclude_unset=True)
     return await api_of(request).write(request, lambda c, p: projects.update(c, p, project_id, changes))
 
 
 @router.delete("/cloud/v1/projects/{project_id}")
-async def delete_project(request: Request, project_id: int) -> Response:
+async def delete_project(request: Request, project_id: ProjectId) -> Response:
     return await api_of(request).tasks(request, lambda c, p: projects.delete(c, p, project_id))
 
 
@@ -158,5 +158,5 @@ async def list_regions(
 
 
 @router.get("/cloud/v1/regions/{region_id}")
-async def get_region(request: Request, region_id: int, show_volume_types: bool = False) -> Response:
+async def get_region(request: Request, region_id: RegionId, show_volume_types: bool = False) -> Response:
     return await api_of(request).read(request, lambda c, p: projects.get_region(c, region_id))

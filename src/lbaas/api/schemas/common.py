@@ -13,6 +13,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from lbaas.api.params import Int32
+
 NAME_PATTERN = r"^[a-zA-Z0-9][a-zA-Z 0-9._\-]{1,61}[a-zA-Z0-9._]$"
 TOPIC_PATTERN = r"^[a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])*)*$"
 
@@ -27,11 +29,11 @@ class Body(BaseModel):
 
 
 class RetentionPolicy(Body):
-    period: int | None = Field(..., gt=0, le=1825)
+    period: Annotated[Int32, Field(gt=0, le=1825)] | None = Field(...)
 
 
 class Logging(Body):
-    destination_region_id: int | None = None
+    destination_region_id: Int32 | None = None
     enabled: bool = False
     retention_policy: RetentionPolicy | None = None
     topic_name: (

@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
+from lbaas.api.params import Int32
 from lbaas.api.schemas.common import Body, Name, Uuid
 from lbaas.domain.enums import L7Action, L7CompareType, L7RuleType
 
@@ -27,7 +28,7 @@ class L7PolicyUpdate(Body):
 
     action: L7Action
     name: Name | None = None
-    position: int | None = Field(default=None, gt=0)
+    position: Int32 | None = Field(default=None, gt=0)
     redirect_url: RedirectTarget | None = None
     redirect_prefix: RedirectTarget | None = None
     redirect_pool_id: Uuid | None = None

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import Field, model_validator
 
+from lbaas.api.params import Int32
 from lbaas.api.schemas.common import Body, FloatingIpChoice, Logging, Name
 from lbaas.api.schemas.listeners import NestedListenerCreate
 from lbaas.domain.enums import Connectivity, IpFamily
@@ -54,7 +55,8 @@ class Resize(Body):
 
 
 class Metrics(Body):
-    time_interval: int = Field(..., gt=0)
+    # timedelta(days=n) must not overflow (datetime.timedelta.max is 999999999 days).
+    time_interval: Annotated[Int32, Field(gt=0, le=999_999_999)]
     time_unit: Literal["hour", "day"]
 
 

@@ -7,6 +7,7 @@ from uuid import UUID
 
 from pydantic import Field, IPvAnyAddress, StringConstraints
 
+from lbaas.api.params import Int32
 from lbaas.api.schemas.common import Body, Name
 from lbaas.domain.enums import (
     HealthMonitorType,
@@ -16,12 +17,12 @@ from lbaas.domain.enums import (
     SessionPersistenceType,
 )
 
-Port = Annotated[int, Field(ge=1, le=65535)]
-Weight = Annotated[int, Field(ge=1, le=256)]
-PoolTimeout = Annotated[int, Field(ge=0, le=86_400_000)]
-Delay = Annotated[int, Field(ge=1, le=2_147_483_647)]
-Retries = Annotated[int, Field(ge=1, le=10)]
-HmTimeout = Annotated[int, Field(ge=0, le=2_147_483)]
+Port = Annotated[Int32, Field(ge=1, le=65535)]
+Weight = Annotated[Int32, Field(ge=1, le=256)]
+PoolTimeout = Annotated[Int32, Field(ge=0, le=86_400_000)]
+Delay = Annotated[Int32, Field(ge=1, le=2_147_483_647)]
+Retries = Annotated[Int32, Field(ge=1, le=10)]
+HmTimeout = Annotated[Int32, Field(ge=0, le=2_147_483)]
 DomainName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,253}$")]
 HttpVersion = Literal["1.0", "1.1"]
 
@@ -96,7 +97,7 @@ class SessionPersistence(Body):
     type: SessionPersistenceType
     cookie_name: Name | None = None
     persistence_granularity: str | None = None
-    persistence_timeout: int | None = None
+    persistence_timeout: Int32 | None = None
 
 
 class _PoolOptions(Body):

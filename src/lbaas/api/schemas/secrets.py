@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
+from lbaas.api.params import Int32
 from lbaas.api.schemas.common import Body
 
 SecretName = Annotated[str, StringConstraints(min_length=1, max_length=255)]
@@ -36,6 +37,6 @@ class SecretCreateV1(Body):
     payload_content_type: Annotated[str, StringConstraints(min_length=1, max_length=255)]
     secret_type: SecretType
     algorithm: Meta | None = None
-    bit_length: int | None = Field(default=None, gt=0)
+    bit_length: Int32 | None = Field(default=None, gt=0)
     expiration: dt.datetime | None = None
     mode: Meta | None = None
