@@ -13,13 +13,13 @@ import pytest
 from fastapi import FastAPI
 
 from lbaas.api.params import INT32_MAX, INT32_MIN, INT64_MAX, INT64_MIN
-from lbaas.api.routes import floating_ips, l7, listeners, load_balancers, pools, secrets, tasks
+from lbaas.api.routes import floating_ips, l7, listeners, load_balancers, metadata, pools, secrets, tasks
 
 
 @pytest.fixture(scope="module")
 def openapi() -> dict[str, Any]:
     app = FastAPI()
-    for module in (load_balancers, listeners, pools, l7, floating_ips, secrets, tasks):
+    for module in (load_balancers, listeners, pools, l7, floating_ips, secrets, tasks, metadata):
         app.include_router(module.router)
     return app.openapi()
 

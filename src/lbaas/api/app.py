@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from lbaas import __version__
 from lbaas.api import errors
 from lbaas.api.entry import EntryMiddleware
-from lbaas.api.routes import floating_ips, l7, listeners, load_balancers, pools, secrets, tasks
+from lbaas.api.routes import floating_ips, l7, listeners, load_balancers, metadata, pools, secrets, tasks
 from lbaas.api.runtime import Api, json_response
 from lbaas.certs import SecretBox, load_or_create_key
 from lbaas.config import Settings
@@ -71,7 +71,7 @@ def create_app(settings: Settings, *, provider: Any = None, start_worker: bool |
     app.state.api = Api(db, worker)
     app.state.secret_box = secret_box
     errors.install(app)
-    for module in (load_balancers, listeners, pools, l7, floating_ips, secrets, tasks):
+    for module in (load_balancers, listeners, pools, l7, floating_ips, secrets, tasks, metadata):
         app.include_router(module.router)
 
     @app.get("/healthz", include_in_schema=False)

@@ -11,7 +11,9 @@ from starlette.responses import Response
 from lbaas.api.params import Limit, Offset, ProjectId, RegionId
 from lbaas.api.runtime import api_of
 from lbaas.api.schemas import floating_ips as schemas
+from lbaas.errors import ValidationFailed
 from lbaas.services import floating_ips as fips
+from lbaas.services import metadata
 
 router = APIRouter()
 V1 = "/cloud/v1/floatingips/{project_id}/{region_id}"
@@ -77,6 +79,53 @@ async def update(
     return await api_of(request).tasks(
         request, lambda c, ctx: fips.update(c, ctx, str(floating_ip_id), changes), project_id, region_id
     )
+
+
+@router.patch(V1 + "/{floating_ip_id}", deprecated=True)
+async def update_v1(
+    request: Request,
+    project_id: ProjectId,
+    region_id: RegionId,
+    floating_ip_id: UUID,
+    body: schemas.FloatingIpPatchV1,
+) -> Response:
+    """Deprecated, synchronous: a tag merge patch; the answer is the FloatingIP."""
+    changes = body.model_dump(exclude_unset=True, mode="json")
+    fip_id = str(floating_ip_id)
+
+    def work(conn, ctx):
+        if "tags" in changes:
+            metadata.apply(conn, ctx, "floatingip", fip_id, changes["tags"])
+        else:
+            fips.lock_mutable(conn, ctx, fip_id)
+        return fips.get(conn, ctx, fip_id)
+
+    return await api_of(request).write(request, work, project_id, region_id)
+
+
+@router.post(V1 + "/{floating_ip_id}/convert")
+async def convert(
+    request: Request,
+    project_id: ProjectId,
+    region_id: RegionId,
+    floating_ip_id: UUID,
+    body: schemas.FloatingIpConvert,
+) -> Response:
+    """Refused: lbaas has no reserved fixed IPs to convert a floating IP into (400, nothing changes).
+
+    Gcore's rules are still checked first: the floating IP must exist (404) and be unassigned (400).
+    """
+    fip_id = str(floating_ip_id)
+
+    def work(conn, ctx):
+        row = fips.lock_mutable(conn, ctx, fip_id)
+        if row.port_id is not None:
+            raise ValidationFailed.field("port_id", f"Floating IP {fip_id} is assigned to port {row.port_id}")
+        raise ValidationFailed.field(
+            "target_type", "lbaas serves no reserved fixed IPs: a floating IP cannot be converted into one"
+        )
+
+    return await api_of(request).tasks(request, work, project_id, region_id)
 
 
 @router.delete(V1 + "/{floating_ip_id}")

@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Request
+from pydantic import StringConstraints
 from starlette.responses import Response
 
 from lbaas.api.params import Int32, Limit, Offset, ProjectId, RegionId
@@ -83,6 +84,26 @@ async def get_task(request: Request, task_id: UUID) -> Response:
     return await api_of(request).read(request, lambda c, p: tasks_svc.get(c, p, str(task_id)))
 
 
+class TasksAcknowledge(Body):
+    """DeprecatedTasksAcknowledgeBodySerializer: ``task_ids`` null or absent means every visible task."""
+
+    task_ids: list[UUID] | None = None
+
+
+@router.post("/cloud/v1/tasks/acknowledge", status_code=204, deprecated=True)
+async def acknowledge_many(request: Request, body: TasksAcknowledge | None = None) -> Response:
+    """Deprecated (use acknowledge_all): acknowledge the listed tasks, all or none (unknown: 404)."""
+    task_ids = None if body is None or body.task_ids is None else [str(t) for t in body.task_ids]
+
+    def work(c, p):
+        if task_ids is None:
+            tasks_svc.acknowledge_all(c, p, None, None)
+        for task_id in task_ids or []:
+            tasks_svc.acknowledge(c, p, task_id)
+
+    return await api_of(request).write(request, work, status=204)
+
+
 @router.post("/cloud/v1/tasks/{task_id}/acknowledge")
 async def acknowledge(request: Request, task_id: UUID) -> Response:
     return await api_of(request).write(request, lambda c, p: tasks_svc.acknowledge(c, p, str(task_id)))
@@ -131,6 +152,20 @@ async def get_project(request: Request, project_id: ProjectId) -> Response:
 @router.patch("/cloud/v1/projects/{project_id}")
 async def update_project(request: Request, project_id: ProjectId, body: ProjectPatch) -> Response:
     changes = body.model_dump(exclude_unset=True)
+    return await api_of(request).write(request, lambda c, p: projects.update(c, p, project_id, changes))
+
+
+class ProjectReplace(Body):
+    """NameDescriptionSerializer: ``name`` required; ``description`` replaced too (absent: null)."""
+
+    name: Name
+    description: Annotated[str, StringConstraints(max_length=255)] | None = None
+
+
+@router.put("/cloud/v1/projects/{project_id}", deprecated=True)
+async def replace_project(request: Request, project_id: ProjectId, body: ProjectReplace) -> Response:
+    """Deprecated (use PATCH): name and description both replaced."""
+    changes = {"name": body.name, "description": body.description}
     return await api_of(request).write(request, lambda c, p: projects.update(c, p, project_id, changes))
 
 

@@ -51,3 +51,9 @@ class ExistingFloatingIp(Body):
 
 
 FloatingIpChoice = Annotated[NewFloatingIp | ExistingFloatingIp, Field(discriminator="source")]
+
+
+# Tag maps (CreateTagsSerializer / UpdateTagsSerializer); keys and values are checked by lbaas.domain.tags.
+TagMap = dict[str, str]
+TagPatchMap = dict[str, str | None]
+MetadataKey = Annotated[str, StringConstraints(min_length=1, max_length=255)]

@@ -27,6 +27,16 @@ class FloatingIpUpdate(Body):
     tags: dict[str, str | None] | None = None
 
 
+class FloatingIpPatchV1(Body):
+    """The deprecated v1 PATCH (PatchFloatingIPSerializer): a tag merge patch; null drops all user tags."""
+
+    tags: dict[str, str | None] | None = None
+
+
+class FloatingIpConvert(Body):
+    target_type: Literal["reserved_fixed_ip"]
+
+
 class FloatingIpAssign(Body):
     port_id: UUID
     fixed_ip_address: IPvAnyAddress | None = None
