@@ -91,13 +91,21 @@ class TasksAcknowledge(Body):
 
 
 @router.post("/cloud/v1/tasks/acknowledge", status_code=204, deprecated=True)
-async def acknowledge_many(request: Request, body: TasksAcknowledge | None = None) -> Response:
-    """Deprecated (use acknowledge_all): acknowledge the listed tasks, all or none (unknown: 404)."""
+async def acknowledge_many(
+    request: Request,
+    body: TasksAcknowledge | None = None,
+    project_id: ProjectId | None = None,
+    region_id: RegionId | None = None,
+) -> Response:
+    """Deprecated (use acknowledge_all): the listed tasks, all or none (an unknown one: 404).
+
+    Without ``task_ids`` it is acknowledge_all, in the scope the query gives.
+    """
     task_ids = None if body is None or body.task_ids is None else [str(t) for t in body.task_ids]
 
     def work(c, p):
         if task_ids is None:
-            tasks_svc.acknowledge_all(c, p, None, None)
+            tasks_svc.acknowledge_all(c, p, project_id, region_id)
         for task_id in task_ids or []:
             tasks_svc.acknowledge(c, p, task_id)
 
