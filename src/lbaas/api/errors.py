@@ -69,7 +69,12 @@ def validation_fields(errors: list[dict[str, Any]]) -> dict[str, list[str]]:
             continue
         if err.get("type") == "missing":
             msg = "Field required"
-        fields.setdefault(_field_name(tuple(err.get("loc", ()))), []).append(msg)
+        name = _field_name(tuple(err.get("loc", ())))
+        if err.get("type") in ("union_tag_invalid", "union_tag_not_found"):
+            # A tagged union (floating_ip's "source") points at the object; the user got the tag wrong.
+            tag = str((err.get("ctx") or {}).get("discriminator", "")).strip("'")
+            name = f"{name}.{tag}" if tag and name != "body" else name
+        fields.setdefault(name, []).append(msg)
     return fields
 
 

@@ -124,8 +124,8 @@ class ProjectCreate(Body):
 
 
 class ProjectPatch(Body):
-    name: Name | None = None
-    description: Annotated[str, Query(max_length=255)] | None = None
+    name: Name = None
+    description: Annotated[str, StringConstraints(max_length=255)] = None
 
 
 @router.post("/cloud/v1/projects")

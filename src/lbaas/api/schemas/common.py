@@ -23,7 +23,17 @@ Uuid = UUID
 
 
 class Body(BaseModel):
-    """Base of request bodies: unknown fields are errors."""
+    """Base of request bodies: unknown fields are errors.
+
+    Optional is not nullable. A field that Gcore's schema lets a client leave out
+    but not send as null is declared with its type alone and a default of None
+    (``name: Name = None``): Pydantic never validates a default, so leaving the
+    field out works (and ``model_dump(exclude_unset=True)`` leaves it out), while
+    an explicit null is a 400 naming the field. A field that may be null says so
+    in its type (``tags: dict[str, str | None] | None = None``) and keeps the
+    null meaning the spec documents. ``tests/api/test_nulls.py`` holds every
+    operation to Gcore's OpenAPI subset (and SDK 0.59.0 where the subset has no entry).
+    """
 
     model_config = ConfigDict(extra="forbid")
 

@@ -16,7 +16,7 @@ FloatingIpStatus = Literal["ACTIVE", "DOWN", "ERROR"]
 class FloatingIpCreate(Body):
     port_id: UUID | None = None
     fixed_ip_address: IPv4Address | None = None
-    tags: dict[str, str] | None = None
+    tags: dict[str, str] = None
 
 
 class FloatingIpUpdate(Body):

@@ -43,11 +43,13 @@ class MemberCreate(Body):
 
 
 class MemberPatch(Body):
-    admin_state_up: bool | None = None
-    backup: bool | None = None
+    """Only the monitor fields may be null (SDK 0.59.0 member_update_params): null clears them."""
+
+    admin_state_up: bool = None
+    backup: bool = None
     monitor_address: IPvAnyAddress | None = None
     monitor_port: Port | None = None
-    weight: Weight | None = None
+    weight: Weight = None
 
 
 # -- health monitors ---------------------------------------------------------
@@ -78,13 +80,13 @@ class HealthMonitorNested(_HealthMonitorFields):
 
 
 class HealthMonitorPatch(Body):
-    """Omitted: unchanged; null on an HTTP field: back to its default."""
+    """Omitted: unchanged; null on an HTTP field: back to its default (SDK health_monitor_update_params)."""
 
-    admin_state_up: bool | None = None
-    delay: Delay | None = None
-    max_retries: Retries | None = None
-    max_retries_down: Retries | None = None
-    timeout: HmTimeout | None = None
+    admin_state_up: bool = None
+    delay: Delay = None
+    max_retries: Retries = None
+    max_retries_down: Retries = None
+    timeout: HmTimeout = None
     domain_name: DomainName | None = None
     expected_codes: str | None = None
     http_method: HttpMethod | None = None
@@ -117,15 +119,15 @@ class PoolCreate(_PoolOptions):
     listener_id: UUID | None = None
     load_balancer_id: UUID | None = None
     healthmonitor: HealthMonitorCreate | None = None
-    members: list[MemberCreate] | None = None
+    members: list[MemberCreate] = None
 
 
 class PoolPatch(_PoolOptions):
     """PATCH v2 (and the deprecated v1): scalars when present, nested objects complete."""
 
-    admin_state_up: bool | None = None
-    name: Name | None = None
-    protocol: PoolProtocol | None = None
-    lb_algorithm: LbAlgorithm | None = None
+    admin_state_up: bool = None
+    name: Name = None
+    protocol: PoolProtocol = None
+    lb_algorithm: LbAlgorithm = None
     healthmonitor: HealthMonitorNested | None = None
     members: list[MemberCreate] | None = None
