@@ -60,6 +60,11 @@ PATH_AND_QUERY = [
     (f"/cloud/v1/lbpools/1/{HUGE}", "region_id"),
     (f"/cloud/v1/lbflavors/{HUGE}/1", "project_id"),
     (f"{LB}/1/1?name=a%00b", "name"),
+    (f"{LB}/1/1?tag_key_value=%7B%22a%22%3A%22%5Cu0000%22%7D", "tag_key_value"),  # {"a":"\u0000"}
+    (f"{LB}/1/1?tag_key_value=%7B%22a%22%3A%22%5Cud800%22%7D", "tag_key_value"),  # {"a":"\ud800"}
+    ("/cloud/v1/floatingips/1/1?tag_key_value=%7B%22%5Cu0000%22%3A%22v%22%7D", "tag_key_value"),
+    ("/cloud/v1/tasks?to_timestamp=9999-12-31T23:59:59-23:59", "to_timestamp"),
+    ("/cloud/v1/tasks?from_timestamp=0001-01-01T00:00:00%2B23:59", "from_timestamp"),
     (f"{LB}/1/1?limit=1.5", "limit"),
     (f"{LB}/1/1?limit=true", "limit"),
 ]
@@ -152,6 +157,13 @@ BODIES = [
         '"secret_type": "certificate", '
         '"bit_length": <HUGE>}',
         "bit_length",
+    ),
+    (
+        "POST",
+        "/cloud/v2/secrets/1/1",
+        '{"name": "s", "payload": {"certificate": "c", "certificate_chain": "", "private_key": "k"}, '
+        '"expiration": "9999-12-31T23:59:59-23:59"}',
+        "expiration",
     ),
     ("PATCH", f"{LB}/1/1/{ANY}", '{"name": "a\\u0000b"}', "name"),
     ("PATCH", f"{LB}/1/1/{ANY}", '{"tags": {"k\\u0000": "v"}}', "tags"),

@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import urllib.parse
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
+from pydantic import AfterValidator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lbaas.api.errors import error_body
@@ -51,27 +52,50 @@ def _field(path: tuple[Any, ...]) -> str:
     return ".".join(str(p) for p in path) or "body"
 
 
-def screen_json(raw: bytes) -> None:
-    """Refuse a body that is not strict JSON, too deep, or has a NUL in a string or key."""
+def json_problem(raw: bytes | str) -> tuple[str, str] | None:
+    """(field, message) if ``raw`` is not strict JSON, nests too deep or holds a NUL; else None."""
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise _invalid("body", f"Malformed JSON body: {exc}") from None
+        return "body", f"Malformed JSON body: {exc}"
     stack: list[tuple[Any, tuple[Any, ...]]] = [(data, ())]
     while stack:
         value, path = stack.pop()
         if len(path) > MAX_DEPTH:
-            raise _invalid(_field(path[:MAX_DEPTH]), f"Nested deeper than {MAX_DEPTH} levels")
+            return _field(path[:MAX_DEPTH]), f"Nested deeper than {MAX_DEPTH} levels"
         if isinstance(value, str):
             if "\x00" in value:
-                raise _invalid(_field(path), "May not contain a NUL character")
+                return _field(path), "May not contain a NUL character"
         elif isinstance(value, dict):
             for key, item in value.items():
                 if "\x00" in key:
-                    raise _invalid(_field(path), "Keys may not contain a NUL character")
+                    return _field(path), "Keys may not contain a NUL character"
                 stack.append((item, (*path, key)))
         elif isinstance(value, list):
             stack.extend((item, (*path, i)) for i, item in enumerate(value))
+    return None
+
+
+def screen_json(raw: bytes) -> None:
+    """Refuse a body that is not strict JSON, too deep, or has a NUL in a string or key."""
+    problem = json_problem(raw)
+    if problem is not None:
+        raise _invalid(*problem)
+
+
+def _json_text(value: str) -> str:
+    problem = json_problem(value)
+    if problem is not None:
+        field, message = problem
+        raise ValueError(
+            message.replace("Malformed JSON body", "Malformed JSON")
+            + ("" if field == "body" else f" (at {field})")
+        )
+    return value
+
+
+JsonQuery = Annotated[str, AfterValidator(_json_text)]
+"""A query parameter that carries JSON text (``tag_key_value``): held to the body's rules."""
 
 
 def screen_query(query_string: bytes) -> None:

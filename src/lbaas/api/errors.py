@@ -64,6 +64,7 @@ def validation_fields(errors: list[dict[str, Any]]) -> dict[str, list[str]]:
     fields: dict[str, list[str]] = {}
     for err in errors:
         msg = err.get("msg", "Invalid value")
+        msg = msg.removeprefix("Value error, ")  # Pydantic's prefix for a validator's own message
         if err.get("type") == "json_invalid":
             fields.setdefault("body", []).append("Malformed JSON body")
             continue

@@ -12,11 +12,12 @@ and body is declared with one of these types (or tighter bounds).
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated
 
 from annotated_types import Ge, Le
 from fastapi import Query
-from pydantic import BeforeValidator
+from pydantic import AfterValidator, BeforeValidator
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
@@ -42,3 +43,17 @@ RegionId = Int32
 
 Limit = Annotated[Int64, Query(gt=0, le=1000)]
 Offset = Annotated[Int64, Query(ge=0)]
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    # 9999-12-31T23:59:59-23:59 parses, but is past datetime.max in UTC (an OverflowError later).
+    if value.tzinfo is None:
+        return value
+    try:
+        return value.astimezone(dt.UTC)
+    except OverflowError:
+        raise ValueError("Datetime out of range once converted to UTC") from None
+
+
+UtcDateTime = Annotated[dt.datetime, AfterValidator(_utc)]
+"""A timestamp (path, query or body); one with an offset is converted to UTC here, so it must fit there."""

@@ -8,6 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
+from lbaas.api.entry import JsonQuery
 from lbaas.api.params import Limit, Offset, ProjectId, RegionId
 from lbaas.api.runtime import api_of
 from lbaas.api.schemas import floating_ips as schemas
@@ -40,7 +41,7 @@ async def list_(
     port_ids: Annotated[list[UUID] | None, Query()] = None,
     status: schemas.FloatingIpStatus | None = None,
     tag_key: Annotated[list[str] | None, Query()] = None,
-    tag_key_value: str | None = None,
+    tag_key_value: JsonQuery | None = None,
 ) -> Response:
     ports = [str(p) for p in port_ids] if port_ids else None
     return await api_of(request).read(

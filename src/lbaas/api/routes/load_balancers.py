@@ -8,6 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
+from lbaas.api.entry import JsonQuery
 from lbaas.api.params import Limit, Offset, ProjectId, RegionId
 from lbaas.api.runtime import api_of
 from lbaas.api.schemas import load_balancers as schemas
@@ -41,7 +42,7 @@ async def list_(
     order_by: str | None = None,
     name: str | None = None,
     tag_key: Annotated[list[str] | None, Query()] = None,
-    tag_key_value: str | None = None,
+    tag_key_value: JsonQuery | None = None,
     operating_status: OperatingStatus | None = None,
     provisioning_status: ProvisioningStatus | None = None,
     logging_enabled: bool | None = None,

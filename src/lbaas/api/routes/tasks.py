@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import StringConstraints
 from starlette.responses import Response
 
-from lbaas.api.params import Int32, Limit, Offset, ProjectId, RegionId
+from lbaas.api.params import Int32, Limit, Offset, ProjectId, RegionId, UtcDateTime
 from lbaas.api.runtime import api_of
 from lbaas.api.schemas.common import Body, Name
 from lbaas.domain.enums import TaskState
@@ -29,8 +29,8 @@ async def list_tasks(
     state: Annotated[list[TaskState] | None, Query()] = None,
     task_type: str | None = None,
     is_acknowledged: bool | None = None,
-    from_timestamp: str | None = None,
-    to_timestamp: str | None = None,
+    from_timestamp: UtcDateTime | None = None,
+    to_timestamp: UtcDateTime | None = None,
     order_by: Literal["asc", "desc"] | None = None,
     sorting: Literal["asc", "desc"] | None = None,
 ) -> Response:
@@ -46,8 +46,8 @@ async def list_tasks(
             state=[str(s) for s in state] if state else None,
             task_type=task_type,
             is_acknowledged=is_acknowledged,
-            from_timestamp=from_timestamp,
-            to_timestamp=to_timestamp,
+            from_timestamp=None if from_timestamp is None else from_timestamp.isoformat(),
+            to_timestamp=None if to_timestamp is None else to_timestamp.isoformat(),
             order_by=order_by or sorting,
         ),
     )
