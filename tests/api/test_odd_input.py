@@ -233,3 +233,27 @@ def test_a_nul_free_body_still_passes(server, client) -> None:
     got = client.cloud.load_balancers.get(lb.id)
     assert {t.key: t.value for t in got.tags_v2}["owner"] == "Zoë ✓"
     assert json.loads(json.dumps(got.name)) == "screen-ok"
+
+
+def test_strings_longer_than_their_columns_are_400(client) -> None:
+    """PostgreSQL refuses a value wider than its VARCHAR column; the API refuses it first."""
+    import gcore
+
+    lb = client.cloud.load_balancers.create_and_poll(
+        name="wide-lb",
+        listeners=[
+            {
+                "name": "wide-l1",
+                "protocol": "HTTP",
+                "protocol_port": 80,
+                "pools": [{"name": "wide-p1", "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN"}],
+            }
+        ],
+    )
+    pool = client.cloud.load_balancers.pools.list(load_balancer_id=lb.id).results[0]
+    hm = {"type": "HTTP", "delay": 5, "max_retries": 3, "api_timeout": 3}
+    for field, value in (("url_path", "/" + "a" * 2048), ("expected_codes", "200," * 64 + "200")):
+        with pytest.raises(gcore.BadRequestError) as exc:
+            client.cloud.load_balancers.pools.health_monitors.create(pool_id=pool.id, **hm, **{field: value})
+        assert field in exc.value.body["invalid_fields"]
+    assert client.cloud.load_balancers.pools.get(pool.id).healthmonitor is None

@@ -25,6 +25,9 @@ Retries = Annotated[Int32, Field(ge=1, le=10)]
 HmTimeout = Annotated[Int32, Field(ge=0, le=2_147_483)]
 DomainName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,253}$")]
 HttpVersion = Literal["1.0", "1.1"]
+# The widths of their columns (a longer value would fail on PostgreSQL, not be refused).
+ExpectedCodes = Annotated[str, StringConstraints(max_length=255)]
+UrlPath = Annotated[str, StringConstraints(max_length=2048)]
 
 
 # -- members -----------------------------------------------------------------
@@ -56,11 +59,11 @@ class MemberPatch(Body):
 class _HealthMonitorFields(Body):
     admin_state_up: bool = True
     domain_name: DomainName | None = None
-    expected_codes: str | None = None
+    expected_codes: ExpectedCodes | None = None
     http_method: HttpMethod | None = None
     http_version: HttpVersion | None = None
     max_retries_down: Retries = 3
-    url_path: str | None = None
+    url_path: UrlPath | None = None
 
 
 class HealthMonitorCreate(_HealthMonitorFields):
@@ -88,10 +91,10 @@ class HealthMonitorPatch(Body):
     max_retries_down: Retries = None
     timeout: HmTimeout = None
     domain_name: DomainName | None = None
-    expected_codes: str | None = None
+    expected_codes: ExpectedCodes | None = None
     http_method: HttpMethod | None = None
     http_version: HttpVersion | None = None
-    url_path: str | None = None
+    url_path: UrlPath | None = None
 
 
 # -- pools -------------------------------------------------------------------
