@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import re
+import time
 from typing import Any
 
 import httpx
@@ -52,7 +53,11 @@ class Driver:
         """Poll the answer's tasks (checking the Task schema too); the resources they created."""
         created: dict[str, list[str]] = {}
         for task_id in (answer or {}).get("tasks", []):
+            deadline = time.monotonic() + 30
             task = self.task(task_id)
+            while task["state"] in ("NEW", "RUNNING") and time.monotonic() < deadline:
+                time.sleep(0.05)
+                task = self.task(task_id)
             assert task["state"] == "FINISHED", task
             for kind, ids in (task.get("created_resources") or {}).items():
                 created.setdefault(kind, []).extend(ids or [])
