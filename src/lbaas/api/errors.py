@@ -20,6 +20,22 @@ def request_id(request: Request) -> str:
     return getattr(request.state, "request_id", "") or ""
 
 
+def error_body(
+    rid: str,
+    exception_class: str,
+    message: str,
+    invalid_fields: dict[str, list[str]] | None = None,
+    info: Any = None,
+) -> bytes:
+    """Gcore's error body (errors.md): class, message, request id, and the invalid fields."""
+    body: dict[str, Any] = {"exception_class": exception_class, "message": message, "request_id": rid}
+    if invalid_fields is not None:
+        body["invalid_fields"] = invalid_fields
+    if info is not None:
+        body["info"] = info
+    return orjson.dumps(body)
+
+
 def error_response(
     request: Request,
     status: int,
@@ -29,19 +45,11 @@ def error_response(
     info: Any = None,
     should_retry: bool | None = None,
 ) -> Response:
-    body: dict[str, Any] = {
-        "exception_class": exception_class,
-        "message": message,
-        "request_id": request_id(request),
-    }
-    if invalid_fields is not None:
-        body["invalid_fields"] = invalid_fields
-    if info is not None:
-        body["info"] = info
+    body = error_body(request_id(request), exception_class, message, invalid_fields, info)
     headers = {}
     if should_retry is not None:
         headers["x-should-retry"] = "true" if should_retry else "false"
-    return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=headers)
+    return Response(body, status_code=status, media_type="application/json", headers=headers)
 
 
 def _field_name(loc: tuple[Any, ...]) -> str:
@@ -56,12 +64,18 @@ def validation_fields(errors: list[dict[str, Any]]) -> dict[str, list[str]]:
     fields: dict[str, list[str]] = {}
     for err in errors:
         msg = err.get("msg", "Invalid value")
+        msg = msg.removeprefix("Value error, ")  # Pydantic's prefix for a validator's own message
         if err.get("type") == "json_invalid":
             fields.setdefault("body", []).append("Malformed JSON body")
             continue
         if err.get("type") == "missing":
             msg = "Field required"
-        fields.setdefault(_field_name(tuple(err.get("loc", ()))), []).append(msg)
+        name = _field_name(tuple(err.get("loc", ())))
+        if err.get("type") in ("union_tag_invalid", "union_tag_not_found"):
+            # A tagged union (floating_ip's "source") points at the object; the user got the tag wrong.
+            tag = str((err.get("ctx") or {}).get("discriminator", "")).strip("'")
+            name = f"{name}.{tag}" if tag and name != "body" else name
+        fields.setdefault(name, []).append(msg)
     return fields
 
 

@@ -7,7 +7,7 @@ from uuid import UUID
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from lbaas.api.params import Limit, Offset
+from lbaas.api.params import Limit, Offset, ProjectId, RegionId
 from lbaas.api.runtime import api_of
 from lbaas.api.schemas import l7 as schemas
 from lbaas.services import l7
@@ -20,7 +20,7 @@ RULES = P + "/{l7policy_id}/rules"
 # -- policies ----------------------------------------------------------------
 @router.post(P)
 async def create_policy(
-    request: Request, project_id: int, region_id: int, body: schemas.L7PolicyCreate
+    request: Request, project_id: ProjectId, region_id: RegionId, body: schemas.L7PolicyCreate
 ) -> Response:
     data = body.model_dump(exclude_unset=True, mode="json")
     return await api_of(request).tasks(
@@ -30,7 +30,7 @@ async def create_policy(
 
 @router.get(P)
 async def list_policies(
-    request: Request, project_id: int, region_id: int, limit: Limit = 1000, offset: Offset = 0
+    request: Request, project_id: ProjectId, region_id: RegionId, limit: Limit = 1000, offset: Offset = 0
 ) -> Response:
     return await api_of(request).read(
         request, lambda c, ctx: l7.list_policies(c, ctx, limit=limit, offset=offset), project_id, region_id
@@ -38,7 +38,9 @@ async def list_policies(
 
 
 @router.get(P + "/{l7policy_id}")
-async def get_policy(request: Request, project_id: int, region_id: int, l7policy_id: UUID) -> Response:
+async def get_policy(
+    request: Request, project_id: ProjectId, region_id: RegionId, l7policy_id: UUID
+) -> Response:
     return await api_of(request).read(
         request, lambda c, ctx: l7.get_policy(c, ctx, str(l7policy_id)), project_id, region_id
     )
@@ -46,7 +48,11 @@ async def get_policy(request: Request, project_id: int, region_id: int, l7policy
 
 @router.patch(P + "/{l7policy_id}")
 async def update_policy(
-    request: Request, project_id: int, region_id: int, l7policy_id: UUID, body: schemas.L7PolicyUpdate
+    request: Request,
+    project_id: ProjectId,
+    region_id: RegionId,
+    l7policy_id: UUID,
+    body: schemas.L7PolicyUpdate,
 ) -> Response:
     changes = body.model_dump(exclude_unset=True, mode="json")
     return await api_of(request).tasks(
@@ -55,7 +61,9 @@ async def update_policy(
 
 
 @router.delete(P + "/{l7policy_id}")
-async def delete_policy(request: Request, project_id: int, region_id: int, l7policy_id: UUID) -> Response:
+async def delete_policy(
+    request: Request, project_id: ProjectId, region_id: RegionId, l7policy_id: UUID
+) -> Response:
     return await api_of(request).tasks(
         request, lambda c, ctx: l7.delete_policy(c, ctx, str(l7policy_id)), project_id, region_id
     )
@@ -64,7 +72,11 @@ async def delete_policy(request: Request, project_id: int, region_id: int, l7pol
 # -- rules -------------------------------------------------------------------
 @router.post(RULES)
 async def create_rule(
-    request: Request, project_id: int, region_id: int, l7policy_id: UUID, body: schemas.L7RuleCreate
+    request: Request,
+    project_id: ProjectId,
+    region_id: RegionId,
+    l7policy_id: UUID,
+    body: schemas.L7RuleCreate,
 ) -> Response:
     data = body.model_dump(exclude_unset=True, mode="json")
     return await api_of(request).tasks(
@@ -75,8 +87,8 @@ async def create_rule(
 @router.get(RULES)
 async def list_rules(
     request: Request,
-    project_id: int,
-    region_id: int,
+    project_id: ProjectId,
+    region_id: RegionId,
     l7policy_id: UUID,
     limit: Limit = 1000,
     offset: Offset = 0,
@@ -91,7 +103,7 @@ async def list_rules(
 
 @router.get(RULES + "/{l7rule_id}")
 async def get_rule(
-    request: Request, project_id: int, region_id: int, l7policy_id: UUID, l7rule_id: UUID
+    request: Request, project_id: ProjectId, region_id: RegionId, l7policy_id: UUID, l7rule_id: UUID
 ) -> Response:
     return await api_of(request).read(
         request, lambda c, ctx: l7.get_rule(c, ctx, str(l7policy_id), str(l7rule_id)), project_id, region_id
@@ -101,8 +113,8 @@ async def get_rule(
 @router.put(RULES + "/{l7rule_id}")
 async def replace_rule(
     request: Request,
-    project_id: int,
-    region_id: int,
+    project_id: ProjectId,
+    region_id: RegionId,
     l7policy_id: UUID,
     l7rule_id: UUID,
     body: schemas.L7RuleReplace,
@@ -118,7 +130,7 @@ async def replace_rule(
 
 @router.delete(RULES + "/{l7rule_id}")
 async def delete_rule(
-    request: Request, project_id: int, region_id: int, l7policy_id: UUID, l7rule_id: UUID
+    request: Request, project_id: ProjectId, region_id: RegionId, l7policy_id: UUID, l7rule_id: UUID
 ) -> Response:
     return await api_of(request).tasks(
         request,

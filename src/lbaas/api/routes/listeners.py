@@ -7,7 +7,7 @@ from uuid import UUID
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from lbaas.api.params import Limit, Offset
+from lbaas.api.params import Limit, Offset, ProjectId, RegionId
 from lbaas.api.runtime import api_of
 from lbaas.api.schemas import listeners as schemas
 from lbaas.services import listeners
@@ -18,7 +18,9 @@ V2 = "/cloud/v2/lblisteners/{project_id}/{region_id}"
 
 
 @router.post(V1)
-async def create(request: Request, project_id: int, region_id: int, body: schemas.ListenerCreate) -> Response:
+async def create(
+    request: Request, project_id: ProjectId, region_id: RegionId, body: schemas.ListenerCreate
+) -> Response:
     data = body.model_dump(exclude_unset=True, mode="json")
     return await api_of(request).tasks(
         request, lambda c, ctx: listeners.create(c, ctx, data), project_id, region_id
@@ -28,8 +30,8 @@ async def create(request: Request, project_id: int, region_id: int, body: schema
 @router.get(V1)
 async def list_(
     request: Request,
-    project_id: int,
-    region_id: int,
+    project_id: ProjectId,
+    region_id: RegionId,
     limit: Limit = 1000,
     offset: Offset = 0,
     load_balancer_id: UUID | None = None,
@@ -49,7 +51,7 @@ async def list_(
 
 @router.get(V1 + "/{listener_id}")
 async def get(
-    request: Request, project_id: int, region_id: int, listener_id: UUID, show_stats: bool = False
+    request: Request, project_id: ProjectId, region_id: RegionId, listener_id: UUID, show_stats: bool = False
 ) -> Response:
     return await api_of(request).read(
         request,
@@ -61,7 +63,11 @@ async def get(
 
 @router.patch(V2 + "/{listener_id}")
 async def update(
-    request: Request, project_id: int, region_id: int, listener_id: UUID, body: schemas.ListenerPatch
+    request: Request,
+    project_id: ProjectId,
+    region_id: RegionId,
+    listener_id: UUID,
+    body: schemas.ListenerPatch,
 ) -> Response:
     changes = body.model_dump(exclude_unset=True, mode="json")
     return await api_of(request).tasks(
@@ -71,7 +77,11 @@ async def update(
 
 @router.patch(V1 + "/{listener_id}")
 async def rename(
-    request: Request, project_id: int, region_id: int, listener_id: UUID, body: schemas.ListenerRename
+    request: Request,
+    project_id: ProjectId,
+    region_id: RegionId,
+    listener_id: UUID,
+    body: schemas.ListenerRename,
 ) -> Response:
     """Deprecated, not in the SDK: synchronous; answers the renamed listener."""
     return await api_of(request).write(
@@ -82,8 +92,8 @@ async def rename(
 @router.delete(V1 + "/{listener_id}")
 async def delete(
     request: Request,
-    project_id: int,
-    region_id: int,
+    project_id: ProjectId,
+    region_id: RegionId,
     listener_id: UUID,
     delete_default_pool: bool = False,
 ) -> Response:

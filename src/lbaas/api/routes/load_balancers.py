@@ -8,7 +8,8 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from lbaas.api.params import Limit, Offset
+from lbaas.api.entry import JsonQuery
+from lbaas.api.params import Limit, Offset, ProjectId, RegionId
 from lbaas.api.runtime import api_of
 from lbaas.api.schemas import load_balancers as schemas
 from lbaas.domain.enums import OperatingStatus, ProvisioningStatus
@@ -23,7 +24,7 @@ V2 = "/cloud/v2/loadbalancers/{project_id}/{region_id}"
 
 @router.post(V1)
 async def create(
-    request: Request, project_id: int, region_id: int, body: schemas.LoadBalancerCreate
+    request: Request, project_id: ProjectId, region_id: RegionId, body: schemas.LoadBalancerCreate
 ) -> Response:
     data = body.model_dump(exclude_unset=True, mode="json")
     return await api_of(request).tasks(
@@ -34,14 +35,14 @@ async def create(
 @router.get(V1)
 async def list_(
     request: Request,
-    project_id: int,
-    region_id: int,
+    project_id: ProjectId,
+    region_id: RegionId,
     limit: Limit = 1000,
     offset: Offset = 0,
     order_by: str | None = None,
     name: str | None = None,
     tag_key: Annotated[list[str] | None, Query()] = None,
-    tag_key_value: str | None = None,
+    tag_key_value: JsonQuery | None = None,
     operating_status: OperatingStatus | None = None,
     provisioning_status: ProvisioningStatus | None = None,
     logging_enabled: bool | None = None,
@@ -72,13 +73,13 @@ async def list_(
 
 
 @router.get(V1 + "/status")
-async def list_statuses(request: Request, project_id: int, region_id: int) -> Response:
+async def list_statuses(request: Request, project_id: ProjectId, region_id: RegionId) -> Response:
     return await api_of(request).read(request, statuses.list_, project_id, region_id)
 
 
 @router.post(V1 + "/check_limits")
 async def check_limits(
-    request: Request, project_id: int, region_id: int, body: schemas.CheckLimits
+    request: Request, project_id: ProjectId, region_id: RegionId, body: schemas.CheckLimits
 ) -> Response:
     data = body.model_dump(exclude_unset=True, mode="json")
     return await api_of(request).read(
@@ -89,8 +90,8 @@ async def check_limits(
 @router.get(V1 + "/{load_balancer_id}")
 async def get(
     request: Request,
-    project_id: int,
-    region_id: int,
+    project_id: ProjectId,
+    region_id: RegionId,
     load_balancer_id: UUID,
     show_stats: bool = False,
     with_ddos: bool = False,
@@ -105,7 +106,11 @@ async def get(
 
 @router.patch(V1 + "/{load_balancer_id}")
 async def update(
-    request: Request, project_id: int, region_id: int, load_balancer_id: UUID, body: schemas.LoadBalancerPatch
+    request: Request,
+    project_id: ProjectId,
+    region_id: RegionId,
+    load_balancer_id: UUID,
+    body: schemas.LoadBalancerPatch,
 ) -> Response:
     """The seed: synchronous; the answer is the LB as a GET right after shows it."""
     changes = body.model_dump(exclude_unset=True, mode="json")
@@ -121,8 +126,8 @@ async def update(
 @router.patch(V2 + "/{load_balancer_id}")
 async def update_v2(
     request: Request,
-    project_id: int,
-    region_id: int,
+    project_id: ProjectId,
+    region_id: RegionId,
     load_balancer_id: UUID,
     body: schemas.LoadBalancerPatchV2,
 ) -> Response:
@@ -133,7 +138,9 @@ async def update_v2(
 
 
 @router.delete(V1 + "/{load_balancer_id}")
-async def delete(request: Request, project_id: int, region_id: int, load_balancer_id: UUID) -> Response:
+async def delete(
+    request: Request, project_id: ProjectId, region_id: RegionId, load_balancer_id: UUID
+) -> Response:
     return await api_of(request).tasks(
         request, lambda c, ctx: lbs.delete(c, ctx, str(load_balancer_id)), project_id, region_id
     )
@@ -142,8 +149,8 @@ async def delete(request: Request, project_id: int, region_id: int, load_balance
 @router.post(V1 + "/{load_balancer_id}/failover")
 async def failover(
     request: Request,
-    project_id: int,
-    region_id: int,
+    project_id: ProjectId,
+    region_id: RegionId,
     load_balancer_id: UUID,
     body: schemas.Failover | None = None,
 ) -> Response:
@@ -158,7 +165,7 @@ async def failover(
 
 @router.post(V1 + "/{load_balancer_id}/resize")
 async def resize(
-    request: Request, project_id: int, region_id: int, load_balancer_id: UUID, body: schemas.Resize
+    request: Request, project_id: ProjectId, region_id: RegionId, load_balancer_id: UUID, body: schemas.Resize
 ) -> Response:
     return await api_of(request).tasks(
         request, lambda c, ctx: lbs.resize(c, ctx, str(load_balancer_id), body.flavor), project_id, region_id
@@ -166,7 +173,9 @@ async def resize(
 
 
 @router.get(V1 + "/{load_balancer_id}/status")
-async def get_status(request: Request, project_id: int, region_id: int, load_balancer_id: UUID) -> Response:
+async def get_status(
+    request: Request, project_id: ProjectId, region_id: RegionId, load_balancer_id: UUID
+) -> Response:
     return await api_of(request).read(
         request, lambda c, ctx: statuses.get(c, ctx, str(load_balancer_id)), project_id, region_id
     )
@@ -174,7 +183,11 @@ async def get_status(request: Request, project_id: int, region_id: int, load_bal
 
 @router.post(V1 + "/{load_balancer_id}/metrics")
 async def metrics(
-    request: Request, project_id: int, region_id: int, load_balancer_id: UUID, body: schemas.Metrics
+    request: Request,
+    project_id: ProjectId,
+    region_id: RegionId,
+    load_balancer_id: UUID,
+    body: schemas.Metrics,
 ) -> Response:
     return await api_of(request).read(
         request,
@@ -187,8 +200,8 @@ async def metrics(
 @router.get("/cloud/v1/lbflavors/{project_id}/{region_id}")
 async def flavors(
     request: Request,
-    project_id: int,
-    region_id: int,
+    project_id: ProjectId,
+    region_id: RegionId,
     limit: Limit = 1000,
     offset: Offset = 0,
     include_prices: bool = False,

@@ -12,7 +12,7 @@ from pydantic import ValidationError as PydanticError
 from starlette.responses import Response
 
 from lbaas.api.errors import validation_fields
-from lbaas.api.params import Limit, Offset
+from lbaas.api.params import Limit, Offset, ProjectId, RegionId
 from lbaas.api.runtime import api_of
 from lbaas.api.schemas import pools as schemas
 from lbaas.errors import ValidationFailed
@@ -34,7 +34,7 @@ def _json(body: Any) -> dict[str, Any]:
 # -- pools -------------------------------------------------------------------
 @router.post(V1)
 async def create_pool(
-    request: Request, project_id: int, region_id: int, body: schemas.PoolCreate
+    request: Request, project_id: ProjectId, region_id: RegionId, body: schemas.PoolCreate
 ) -> Response:
     data = _json(body)
     return await api_of(request).tasks(
@@ -45,8 +45,8 @@ async def create_pool(
 @router.get(V1)
 async def list_pools(
     request: Request,
-    project_id: int,
-    region_id: int,
+    project_id: ProjectId,
+    region_id: RegionId,
     limit: Limit = 1000,
     offset: Offset = 0,
     details: bool = False,
@@ -70,14 +70,14 @@ async def list_pools(
 
 
 @router.get(V1 + "/{pool_id}")
-async def get_pool(request: Request, project_id: int, region_id: int, pool_id: UUID) -> Response:
+async def get_pool(request: Request, project_id: ProjectId, region_id: RegionId, pool_id: UUID) -> Response:
     return await api_of(request).read(
         request, lambda c, ctx: pools.get(c, ctx, str(pool_id)), project_id, region_id
     )
 
 
 async def _update_pool(
-    request: Request, project_id: int, region_id: int, pool_id: UUID, body: Any
+    request: Request, project_id: ProjectId, region_id: RegionId, pool_id: UUID, body: Any
 ) -> Response:
     data = _json(body)
     return await api_of(request).tasks(
@@ -87,21 +87,23 @@ async def _update_pool(
 
 @router.patch(V2 + "/{pool_id}")
 async def update_pool(
-    request: Request, project_id: int, region_id: int, pool_id: UUID, body: schemas.PoolPatch
+    request: Request, project_id: ProjectId, region_id: RegionId, pool_id: UUID, body: schemas.PoolPatch
 ) -> Response:
     return await _update_pool(request, project_id, region_id, pool_id, body)
 
 
 @router.patch(V1 + "/{pool_id}", deprecated=True)
 async def update_pool_v1(
-    request: Request, project_id: int, region_id: int, pool_id: UUID, body: schemas.PoolPatch
+    request: Request, project_id: ProjectId, region_id: RegionId, pool_id: UUID, body: schemas.PoolPatch
 ) -> Response:
     """Deprecated: the v2 PATCH under its old path."""
     return await _update_pool(request, project_id, region_id, pool_id, body)
 
 
 @router.delete(V1 + "/{pool_id}")
-async def delete_pool(request: Request, project_id: int, region_id: int, pool_id: UUID) -> Response:
+async def delete_pool(
+    request: Request, project_id: ProjectId, region_id: RegionId, pool_id: UUID
+) -> Response:
     return await api_of(request).tasks(
         request, lambda c, ctx: pools.delete(c, ctx, str(pool_id)), project_id, region_id
     )
@@ -110,7 +112,11 @@ async def delete_pool(request: Request, project_id: int, region_id: int, pool_id
 # -- health monitor ----------------------------------------------------------
 @router.post(HM)
 async def create_hm(
-    request: Request, project_id: int, region_id: int, pool_id: UUID, body: schemas.HealthMonitorCreate
+    request: Request,
+    project_id: ProjectId,
+    region_id: RegionId,
+    pool_id: UUID,
+    body: schemas.HealthMonitorCreate,
 ) -> Response:
     data = _json(body)
     return await api_of(request).tasks(
@@ -119,7 +125,7 @@ async def create_hm(
 
 
 @router.get(HM)
-async def get_hm(request: Request, project_id: int, region_id: int, pool_id: UUID) -> Response:
+async def get_hm(request: Request, project_id: ProjectId, region_id: RegionId, pool_id: UUID) -> Response:
     return await api_of(request).read(
         request, lambda c, ctx: hms.get(c, ctx, str(pool_id)), project_id, region_id
     )
@@ -127,7 +133,11 @@ async def get_hm(request: Request, project_id: int, region_id: int, pool_id: UUI
 
 @router.patch(HM)
 async def update_hm(
-    request: Request, project_id: int, region_id: int, pool_id: UUID, body: schemas.HealthMonitorPatch
+    request: Request,
+    project_id: ProjectId,
+    region_id: RegionId,
+    pool_id: UUID,
+    body: schemas.HealthMonitorPatch,
 ) -> Response:
     data = _json(body)
     return await api_of(request).tasks(
@@ -136,7 +146,7 @@ async def update_hm(
 
 
 @router.delete(HM, status_code=204)
-async def delete_hm(request: Request, project_id: int, region_id: int, pool_id: UUID) -> Response:
+async def delete_hm(request: Request, project_id: ProjectId, region_id: RegionId, pool_id: UUID) -> Response:
     """Synchronous 204: the row goes now; the internal task that follows is not returned."""
     queued: list[str] = []
 
@@ -151,7 +161,7 @@ async def delete_hm(request: Request, project_id: int, region_id: int, pool_id: 
 # -- members -----------------------------------------------------------------
 @router.post(MEMBERS)
 async def create_member(
-    request: Request, project_id: int, region_id: int, pool_id: UUID, body: schemas.MemberCreate
+    request: Request, project_id: ProjectId, region_id: RegionId, pool_id: UUID, body: schemas.MemberCreate
 ) -> Response:
     data = _json(body)
     return await api_of(request).tasks(
@@ -161,7 +171,7 @@ async def create_member(
 
 @router.post(V1 + "/{pool_id}/member", deprecated=True)
 async def add_member_v1(
-    request: Request, project_id: int, region_id: int, pool_id: UUID, body: schemas.MemberCreate
+    request: Request, project_id: ProjectId, region_id: RegionId, pool_id: UUID, body: schemas.MemberCreate
 ) -> Response:
     """Deprecated: same as POST .../pools/{pool_id}/members."""
     return await create_member(request, project_id, region_id, pool_id, body)
@@ -170,8 +180,8 @@ async def add_member_v1(
 @router.get(MEMBERS)
 async def list_members(
     request: Request,
-    project_id: int,
-    region_id: int,
+    project_id: ProjectId,
+    region_id: RegionId,
     pool_id: UUID,
     limit: Limit = 1000,
     offset: Offset = 0,
@@ -203,7 +213,9 @@ def parse_member_array(raw: bytes) -> list[dict[str, Any]]:
 
 
 @router.put(MEMBERS)
-async def replace_members(request: Request, project_id: int, region_id: int, pool_id: UUID) -> Response:
+async def replace_members(
+    request: Request, project_id: ProjectId, region_id: RegionId, pool_id: UUID
+) -> Response:
     # Read the raw body: FastAPI cannot tell an empty body from a missing one for a list model.
     raw = await request.body()
     return await api_of(request).tasks(
@@ -216,7 +228,7 @@ async def replace_members(request: Request, project_id: int, region_id: int, poo
 
 @router.get(MEMBERS + "/{member_id}")
 async def get_member(
-    request: Request, project_id: int, region_id: int, pool_id: UUID, member_id: UUID
+    request: Request, project_id: ProjectId, region_id: RegionId, pool_id: UUID, member_id: UUID
 ) -> Response:
     return await api_of(request).read(
         request, lambda c, ctx: members.get(c, ctx, str(pool_id), str(member_id)), project_id, region_id
@@ -226,8 +238,8 @@ async def get_member(
 @router.patch(MEMBERS + "/{member_id}")
 async def update_member(
     request: Request,
-    project_id: int,
-    region_id: int,
+    project_id: ProjectId,
+    region_id: RegionId,
     pool_id: UUID,
     member_id: UUID,
     body: schemas.MemberPatch,
@@ -241,7 +253,9 @@ async def update_member(
     )
 
 
-async def _delete_member(request: Request, project_id: int, region_id: int, pool_id: UUID, member_id: UUID):
+async def _delete_member(
+    request: Request, project_id: ProjectId, region_id: RegionId, pool_id: UUID, member_id: UUID
+):
     return await api_of(request).tasks(
         request, lambda c, ctx: members.delete(c, ctx, str(pool_id), str(member_id)), project_id, region_id
     )
@@ -249,14 +263,14 @@ async def _delete_member(request: Request, project_id: int, region_id: int, pool
 
 @router.delete(MEMBERS + "/{member_id}")
 async def delete_member(
-    request: Request, project_id: int, region_id: int, pool_id: UUID, member_id: UUID
+    request: Request, project_id: ProjectId, region_id: RegionId, pool_id: UUID, member_id: UUID
 ) -> Response:
     return await _delete_member(request, project_id, region_id, pool_id, member_id)
 
 
 @router.delete(V1 + "/{pool_id}/member/{member_id}", deprecated=True)
 async def remove_member_v1(
-    request: Request, project_id: int, region_id: int, pool_id: UUID, member_id: UUID
+    request: Request, project_id: ProjectId, region_id: RegionId, pool_id: UUID, member_id: UUID
 ) -> Response:
     """Deprecated: same as DELETE .../pools/{pool_id}/members/{member_id}."""
     return await _delete_member(request, project_id, region_id, pool_id, member_id)

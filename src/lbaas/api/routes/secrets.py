@@ -7,7 +7,7 @@ from uuid import UUID
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from lbaas.api.params import Limit, Offset
+from lbaas.api.params import Limit, Offset, ProjectId, RegionId
 from lbaas.api.runtime import api_of
 from lbaas.api.schemas import secrets as schemas
 from lbaas.certs import SecretBox
@@ -24,7 +24,9 @@ def secret_box(request: Request) -> SecretBox:
 
 
 @router.post(V2)
-async def create(request: Request, project_id: int, region_id: int, body: schemas.SecretCreateV2) -> Response:
+async def create(
+    request: Request, project_id: ProjectId, region_id: RegionId, body: schemas.SecretCreateV2
+) -> Response:
     data, box = body.model_dump(exclude_unset=True, mode="json"), secret_box(request)
     return await api_of(request).tasks(
         request, lambda c, ctx: svc.create_v2(c, ctx, data, box), project_id, region_id
@@ -33,7 +35,7 @@ async def create(request: Request, project_id: int, region_id: int, body: schema
 
 @router.post(V1)
 async def create_v1(
-    request: Request, project_id: int, region_id: int, body: schemas.SecretCreateV1
+    request: Request, project_id: ProjectId, region_id: RegionId, body: schemas.SecretCreateV1
 ) -> Response:
     """Deprecated: a base64 PKCS#12 archive."""
     data, box = body.model_dump(exclude_unset=True, mode="json"), secret_box(request)
@@ -44,7 +46,7 @@ async def create_v1(
 
 @router.get(V1)
 async def list_(
-    request: Request, project_id: int, region_id: int, limit: Limit = 1000, offset: Offset = 0
+    request: Request, project_id: ProjectId, region_id: RegionId, limit: Limit = 1000, offset: Offset = 0
 ) -> Response:
     return await api_of(request).read(
         request, lambda c, ctx: svc.list_(c, ctx, limit=limit, offset=offset), project_id, region_id
@@ -52,14 +54,14 @@ async def list_(
 
 
 @router.get(V1 + "/{secret_id}")
-async def get(request: Request, project_id: int, region_id: int, secret_id: UUID) -> Response:
+async def get(request: Request, project_id: ProjectId, region_id: RegionId, secret_id: UUID) -> Response:
     return await api_of(request).read(
         request, lambda c, ctx: svc.get(c, ctx, str(secret_id)), project_id, region_id
     )
 
 
 @router.delete(V1 + "/{secret_id}")
-async def delete(request: Request, project_id: int, region_id: int, secret_id: UUID) -> Response:
+async def delete(request: Request, project_id: ProjectId, region_id: RegionId, secret_id: UUID) -> Response:
     return await api_of(request).tasks(
         request, lambda c, ctx: svc.delete(c, ctx, str(secret_id)), project_id, region_id
     )

@@ -13,6 +13,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from lbaas.api.params import Int32
+
 NAME_PATTERN = r"^[a-zA-Z0-9][a-zA-Z 0-9._\-]{1,61}[a-zA-Z0-9._]$"
 TOPIC_PATTERN = r"^[a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])*)*$"
 
@@ -21,17 +23,27 @@ Uuid = UUID
 
 
 class Body(BaseModel):
-    """Base of request bodies: unknown fields are errors."""
+    """Base of request bodies: unknown fields are errors.
+
+    Optional is not nullable. A field that Gcore's schema lets a client leave out
+    but not send as null is declared with its type alone and a default of None
+    (``name: Name = None``): Pydantic never validates a default, so leaving the
+    field out works (and ``model_dump(exclude_unset=True)`` leaves it out), while
+    an explicit null is a 400 naming the field. A field that may be null says so
+    in its type (``tags: dict[str, str | None] | None = None``) and keeps the
+    null meaning the spec documents. ``tests/api/test_nulls.py`` holds every
+    operation to Gcore's OpenAPI subset (and SDK 0.59.0 where the subset has no entry).
+    """
 
     model_config = ConfigDict(extra="forbid")
 
 
 class RetentionPolicy(Body):
-    period: int | None = Field(..., gt=0, le=1825)
+    period: Annotated[Int32, Field(gt=0, le=1825)] | None = Field(...)
 
 
 class Logging(Body):
-    destination_region_id: int | None = None
+    destination_region_id: Int32 | None = None
     enabled: bool = False
     retention_policy: RetentionPolicy | None = None
     topic_name: (
@@ -49,3 +61,9 @@ class ExistingFloatingIp(Body):
 
 
 FloatingIpChoice = Annotated[NewFloatingIp | ExistingFloatingIp, Field(discriminator="source")]
+
+
+# Tag maps (CreateTagsSerializer / UpdateTagsSerializer); keys and values are checked by lbaas.domain.tags.
+TagMap = dict[str, str]
+TagPatchMap = dict[str, str | None]
+MetadataKey = Annotated[str, StringConstraints(min_length=1, max_length=255)]

@@ -16,7 +16,7 @@ FloatingIpStatus = Literal["ACTIVE", "DOWN", "ERROR"]
 class FloatingIpCreate(Body):
     port_id: UUID | None = None
     fixed_ip_address: IPv4Address | None = None
-    tags: dict[str, str] | None = None
+    tags: dict[str, str] = None
 
 
 class FloatingIpUpdate(Body):
@@ -25,6 +25,16 @@ class FloatingIpUpdate(Body):
     port_id: UUID | None = None
     fixed_ip_address: IPvAnyAddress | None = None
     tags: dict[str, str | None] | None = None
+
+
+class FloatingIpPatchV1(Body):
+    """The deprecated v1 PATCH (PatchFloatingIPSerializer): a tag merge patch; null drops all user tags."""
+
+    tags: dict[str, str | None] | None = None
+
+
+class FloatingIpConvert(Body):
+    target_type: Literal["reserved_fixed_ip"]
 
 
 class FloatingIpAssign(Body):

@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
+from lbaas.api.params import Int32
 from lbaas.api.schemas.common import Body, Name, Uuid
 from lbaas.domain.enums import L7Action, L7CompareType, L7RuleType
 
@@ -26,13 +27,13 @@ class L7PolicyUpdate(Body):
     """PATCH: ``action`` and its redirect field always; the rest only when sent."""
 
     action: L7Action
-    name: Name | None = None
-    position: int | None = Field(default=None, gt=0)
-    redirect_url: RedirectTarget | None = None
-    redirect_prefix: RedirectTarget | None = None
-    redirect_pool_id: Uuid | None = None
-    redirect_http_code: RedirectCode | None = None
-    tags: StringTags | None = None
+    name: Name = None
+    position: Annotated[Int32, Field(gt=0)] = None
+    redirect_url: RedirectTarget = None
+    redirect_prefix: RedirectTarget = None
+    redirect_pool_id: Uuid = None
+    redirect_http_code: RedirectCode = None
+    tags: StringTags = None
 
 
 class L7PolicyCreate(L7PolicyUpdate):
@@ -42,12 +43,12 @@ class L7PolicyCreate(L7PolicyUpdate):
 class L7RuleReplace(Body):
     """PUT: every field optional; the given ones replace the stored ones."""
 
-    type: L7RuleType | None = None
-    compare_type: L7CompareType | None = None
-    key: Annotated[str, StringConstraints(max_length=255)] | None = None
-    value: Annotated[str, StringConstraints(min_length=1, max_length=255)] | None = None
-    invert: bool | None = None
-    tags: StringTags | None = None
+    type: L7RuleType = None
+    compare_type: L7CompareType = None
+    key: Annotated[str, StringConstraints(max_length=255)] = None
+    value: Annotated[str, StringConstraints(min_length=1, max_length=255)] = None
+    invert: bool = None
+    tags: StringTags = None
 
 
 class L7RuleCreate(L7RuleReplace):

@@ -7,15 +7,16 @@ from uuid import UUID
 
 from pydantic import Field, StringConstraints, field_validator
 
+from lbaas.api.params import Int32
 from lbaas.api.schemas.common import Body, Name
 from lbaas.api.schemas.pools import PoolCreate
 from lbaas.domain.enums import ListenerProtocol
 
 USERNAME_PATTERN = r"^[a-zA-Z0-9][a-zA-Z 0-9._\-]{1,30}[a-zA-Z0-9._]$"
 
-Timeout = Annotated[int, Field(ge=0, le=86_400_000)]
-Port = Annotated[int, Field(ge=1, le=65535)]
-ConnectionLimit = Annotated[int, Field(ge=-1, le=1_000_000)]
+Timeout = Annotated[Int32, Field(ge=0, le=86_400_000)]
+Port = Annotated[Int32, Field(ge=1, le=65535)]
+ConnectionLimit = Annotated[Int32, Field(ge=-1, le=1_000_000)]
 
 
 class UserListItem(Body):
@@ -33,17 +34,17 @@ class ListenerFields(Body):
     connection_limit: ConnectionLimit = 100_000
     insert_x_forwarded: bool = False
     # "" = no default certificate, only SNI ones.
-    secret_id: Literal[""] | UUID | None = None
-    sni_secret_id: list[UUID] | None = None
+    secret_id: Literal[""] | UUID = None
+    sni_secret_id: list[UUID] = None
     timeout_client_data: Timeout | None = None
     timeout_member_connect: Timeout | None = None
     timeout_member_data: Timeout | None = None
-    user_list: list[UserListItem] | None = Field(default=None, max_length=3)
+    user_list: list[UserListItem] = Field(default=None, max_length=3)
 
 
 class ListenerCreate(ListenerFields):
     load_balancer_id: UUID
-    default_pool_id: UUID | None = None
+    default_pool_id: UUID = None
 
 
 class NestedPoolCreate(PoolCreate):
@@ -59,34 +60,22 @@ class NestedPoolCreate(PoolCreate):
 class NestedListenerCreate(ListenerFields):
     """An item of an LB create's ``listeners``, with at most one pool."""
 
-    pools: list[NestedPoolCreate] | None = Field(default=None, max_length=1)
-
-
-# Fields a PATCH may not set to null (the others: null clears them).
-_NOT_NULL = ("admin_state_up", "connection_limit", "name")
+    pools: list[NestedPoolCreate] = Field(default=None, max_length=1)
 
 
 class ListenerPatch(Body):
-    """PATCH v2: every field optional; only the fields sent change."""
+    """PATCH v2: every field optional; only the fields sent change; null clears the nullable ones."""
 
-    admin_state_up: bool | None = None
+    admin_state_up: bool = None
     allowed_cidrs: list[str] | None = Field(default=None, max_length=100)
-    connection_limit: ConnectionLimit | None = None
-    name: Name | None = None
+    connection_limit: ConnectionLimit = None
+    name: Name = None
     secret_id: UUID | None = None
     sni_secret_id: list[UUID] | None = None
     timeout_client_data: Timeout | None = None
     timeout_member_connect: Timeout | None = None
     timeout_member_data: Timeout | None = None
     user_list: list[UserListItem] | None = Field(default=None, max_length=3)
-
-    @field_validator(*_NOT_NULL)
-    @classmethod
-    def _not_null(cls, value: Any) -> Any:
-        # Defaults are not validated, so this only sees an explicit null.
-        if value is None:
-            raise ValueError("May not be null")
-        return value
 
 
 class ListenerRename(Body):

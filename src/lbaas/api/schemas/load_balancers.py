@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import Field, model_validator
 
+from lbaas.api.params import Int32
 from lbaas.api.schemas.common import Body, FloatingIpChoice, Logging, Name
 from lbaas.api.schemas.listeners import NestedListenerCreate
 from lbaas.domain.enums import Connectivity, IpFamily
@@ -14,16 +15,16 @@ from lbaas.domain.enums import Connectivity, IpFamily
 
 class LoadBalancerCreate(Body):
     name: Name
-    flavor: str | None = None
-    floating_ip: FloatingIpChoice | None = None
-    listeners: list[NestedListenerCreate] | None = Field(default=None, max_length=51)
-    logging: Logging | None = None
+    flavor: str = None
+    floating_ip: FloatingIpChoice = None
+    listeners: list[NestedListenerCreate] = Field(default=None, max_length=51)
+    logging: Logging = None
     preferred_connectivity: Connectivity = Connectivity.L2
-    tags: dict[str, str] | None = None
-    vip_ip_family: IpFamily | None = None
-    vip_network_id: UUID | None = None
-    vip_port_id: UUID | None = None
-    vip_subnet_id: UUID | None = None
+    tags: dict[str, str] = None
+    vip_ip_family: IpFamily = None
+    vip_network_id: UUID = None
+    vip_port_id: UUID = None
+    vip_subnet_id: UUID = None
 
     @model_validator(mode="after")
     def _exclusive_vip(self) -> LoadBalancerCreate:
@@ -33,16 +34,16 @@ class LoadBalancerCreate(Body):
 
 
 class LoadBalancerPatch(Body):
-    """The seed body: every field optional; only the fields sent change."""
+    """The seed body: every field optional; only the fields sent change. Only ``tags`` may be null."""
 
-    name: Name | None = None
-    logging: Logging | None = None
-    preferred_connectivity: Connectivity | None = None
+    name: Name = None
+    logging: Logging = None
+    preferred_connectivity: Connectivity = None
     tags: dict[str, str | None] | None = None
 
 
 class LoadBalancerPatchV2(LoadBalancerPatch):
-    admin_state_up: bool | None = None
+    admin_state_up: bool = None
 
 
 class Failover(Body):
@@ -54,13 +55,14 @@ class Resize(Body):
 
 
 class Metrics(Body):
-    time_interval: int = Field(..., gt=0)
+    # timedelta(days=n) must not overflow (datetime.timedelta.max is 999999999 days).
+    time_interval: Annotated[Int32, Field(gt=0, le=999_999_999)]
     time_unit: Literal["hour", "day"]
 
 
 class CheckLimits(Body):
-    floating_ip: FloatingIpChoice | None = None
-    logging: Logging | None = None
-    vip_ip_family: IpFamily | None = None
-    vip_network_id: UUID | None = None
-    vip_port_id: UUID | None = None
+    floating_ip: FloatingIpChoice = None
+    logging: Logging = None
+    vip_ip_family: IpFamily = None
+    vip_network_id: UUID = None
+    vip_port_id: UUID = None

@@ -7,6 +7,7 @@ from uuid import UUID
 
 from pydantic import Field, IPvAnyAddress, StringConstraints
 
+from lbaas.api.params import Int32
 from lbaas.api.schemas.common import Body, Name
 from lbaas.domain.enums import (
     HealthMonitorType,
@@ -16,14 +17,17 @@ from lbaas.domain.enums import (
     SessionPersistenceType,
 )
 
-Port = Annotated[int, Field(ge=1, le=65535)]
-Weight = Annotated[int, Field(ge=1, le=256)]
-PoolTimeout = Annotated[int, Field(ge=0, le=86_400_000)]
-Delay = Annotated[int, Field(ge=1, le=2_147_483_647)]
-Retries = Annotated[int, Field(ge=1, le=10)]
-HmTimeout = Annotated[int, Field(ge=0, le=2_147_483)]
+Port = Annotated[Int32, Field(ge=1, le=65535)]
+Weight = Annotated[Int32, Field(ge=1, le=256)]
+PoolTimeout = Annotated[Int32, Field(ge=0, le=86_400_000)]
+Delay = Annotated[Int32, Field(ge=1, le=2_147_483_647)]
+Retries = Annotated[Int32, Field(ge=1, le=10)]
+HmTimeout = Annotated[Int32, Field(ge=0, le=2_147_483)]
 DomainName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,253}$")]
 HttpVersion = Literal["1.0", "1.1"]
+# The widths of their columns (a longer value would fail on PostgreSQL, not be refused).
+ExpectedCodes = Annotated[str, StringConstraints(max_length=255)]
+UrlPath = Annotated[str, StringConstraints(max_length=2048)]
 
 
 # -- members -----------------------------------------------------------------
@@ -42,22 +46,24 @@ class MemberCreate(Body):
 
 
 class MemberPatch(Body):
-    admin_state_up: bool | None = None
-    backup: bool | None = None
+    """Only the monitor fields may be null (SDK 0.59.0 member_update_params): null clears them."""
+
+    admin_state_up: bool = None
+    backup: bool = None
     monitor_address: IPvAnyAddress | None = None
     monitor_port: Port | None = None
-    weight: Weight | None = None
+    weight: Weight = None
 
 
 # -- health monitors ---------------------------------------------------------
 class _HealthMonitorFields(Body):
     admin_state_up: bool = True
     domain_name: DomainName | None = None
-    expected_codes: str | None = None
+    expected_codes: ExpectedCodes | None = None
     http_method: HttpMethod | None = None
     http_version: HttpVersion | None = None
     max_retries_down: Retries = 3
-    url_path: str | None = None
+    url_path: UrlPath | None = None
 
 
 class HealthMonitorCreate(_HealthMonitorFields):
@@ -77,18 +83,18 @@ class HealthMonitorNested(_HealthMonitorFields):
 
 
 class HealthMonitorPatch(Body):
-    """Omitted: unchanged; null on an HTTP field: back to its default."""
+    """Omitted: unchanged; null on an HTTP field: back to its default (SDK health_monitor_update_params)."""
 
-    admin_state_up: bool | None = None
-    delay: Delay | None = None
-    max_retries: Retries | None = None
-    max_retries_down: Retries | None = None
-    timeout: HmTimeout | None = None
+    admin_state_up: bool = None
+    delay: Delay = None
+    max_retries: Retries = None
+    max_retries_down: Retries = None
+    timeout: HmTimeout = None
     domain_name: DomainName | None = None
-    expected_codes: str | None = None
+    expected_codes: ExpectedCodes | None = None
     http_method: HttpMethod | None = None
     http_version: HttpVersion | None = None
-    url_path: str | None = None
+    url_path: UrlPath | None = None
 
 
 # -- pools -------------------------------------------------------------------
@@ -96,7 +102,7 @@ class SessionPersistence(Body):
     type: SessionPersistenceType
     cookie_name: Name | None = None
     persistence_granularity: str | None = None
-    persistence_timeout: int | None = None
+    persistence_timeout: Int32 | None = None
 
 
 class _PoolOptions(Body):
@@ -116,15 +122,15 @@ class PoolCreate(_PoolOptions):
     listener_id: UUID | None = None
     load_balancer_id: UUID | None = None
     healthmonitor: HealthMonitorCreate | None = None
-    members: list[MemberCreate] | None = None
+    members: list[MemberCreate] = None
 
 
 class PoolPatch(_PoolOptions):
     """PATCH v2 (and the deprecated v1): scalars when present, nested objects complete."""
 
-    admin_state_up: bool | None = None
-    name: Name | None = None
-    protocol: PoolProtocol | None = None
-    lb_algorithm: LbAlgorithm | None = None
+    admin_state_up: bool = None
+    name: Name = None
+    protocol: PoolProtocol = None
+    lb_algorithm: LbAlgorithm = None
     healthmonitor: HealthMonitorNested | None = None
     members: list[MemberCreate] | None = None

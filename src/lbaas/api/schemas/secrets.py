@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
+from lbaas.api.params import Int32, UtcDateTime
 from lbaas.api.schemas.common import Body
 
 SecretName = Annotated[str, StringConstraints(min_length=1, max_length=255)]
@@ -24,7 +24,7 @@ class TlsPayload(Body):
 class SecretCreateV2(Body):
     name: SecretName
     payload: TlsPayload
-    expiration: dt.datetime | None = None
+    expiration: UtcDateTime | None = None
 
 
 class SecretCreateV1(Body):
@@ -36,6 +36,6 @@ class SecretCreateV1(Body):
     payload_content_type: Annotated[str, StringConstraints(min_length=1, max_length=255)]
     secret_type: SecretType
     algorithm: Meta | None = None
-    bit_length: int | None = Field(default=None, gt=0)
-    expiration: dt.datetime | None = None
+    bit_length: Int32 | None = Field(default=None, gt=0)
+    expiration: UtcDateTime | None = None
     mode: Meta | None = None
