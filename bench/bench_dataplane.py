@@ -193,7 +193,8 @@ def hand_haproxy(vip: str, port: int, backends: list[int], extra_frontend: str =
         cfg = Path(tmp) / "h.cfg"
         cfg.write_text(
             "global\n    maxconn 4000\n    nbthread 1\n"
-            "defaults\n    mode http\n    timeout connect 5s\n    timeout client 50s\n    timeout server 50s\n"
+            "defaults\n    mode http\n    timeout connect 5s\n"
+            "    timeout client 50s\n    timeout server 50s\n"
             f"frontend f\n    bind {vip}:{port}\n{extra_frontend}    default_backend b\n"
             f"backend b\n    balance roundrobin\n{servers}"
         )
@@ -240,7 +241,8 @@ def figure_a(lb: Lbaas, ports: list[int], seconds: int) -> dict:
                 out[key] = {"lbaas": ours, "hand": theirs, "ratio": round(ours["rps"] / theirs["rps"], 2)}
                 print(
                     f"(a) {mode:10} c{c:<3} lbaas {ours['rps']:9.0f} req/s p99 {ours['p99']:6.2f} ms | "
-                    f"hand HAProxy {theirs['rps']:9.0f} req/s p99 {theirs['p99']:6.2f} ms | ratio {out[key]['ratio']:.2f}",
+                    f"hand HAProxy {theirs['rps']:9.0f} req/s p99 {theirs['p99']:6.2f} ms | "
+                    f"ratio {out[key]['ratio']:.2f}",
                     flush=True,
                 )
     return out
@@ -258,7 +260,8 @@ def figure_b(lb: Lbaas, ports: list[int], rounds: int = 10) -> dict:
         lb.task_done(task)
     p50 = statistics.median(times)
     print(
-        f"(b) create -> first 200 through the VIP: p50 {p50 * 1000:.0f} ms, max {max(times) * 1000:.0f} ms ({rounds} LBs)",
+        f"(b) create -> first 200 through the VIP: p50 {p50 * 1000:.0f} ms, "
+        f"max {max(times) * 1000:.0f} ms ({rounds} LBs)",
         flush=True,
     )
     return {"b_create_to_traffic_ms": {"p50": round(p50 * 1000), "max": round(max(times) * 1000)}}
