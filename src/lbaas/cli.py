@@ -238,7 +238,12 @@ def worker(database_url: str | None, provider: str | None, threads: int | None) 
         lease=settings.lease_seconds,
         decrypt=box.decrypt,
     )
-    runner = Runner(w, poll_interval=settings.poll_interval, drift_interval=settings.drift_interval)
+    runner = Runner(
+        w,
+        poll_interval=settings.poll_interval,
+        drift_interval=settings.drift_interval,
+        metrics_interval=settings.metrics_interval,
+    )
     done = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: done.set())

@@ -47,6 +47,8 @@ class Settings:
     drift_interval: float = 30.0
     #: The most load balancers this host may hold (haproxy); default: from its memory.
     max_load_balancers: int | None = None
+    #: Seconds between two metrics samples of each LB (LBAAS_METRICS_INTERVAL_S), 1..3600.
+    metrics_interval: int = 60
     max_body_bytes: int = 1 << 20
     secret_key: str | None = None
     #: Short directory for HAProxy's UNIX sockets (None: /run/lbaas or /tmp/lbaas-<uid>).
@@ -74,6 +76,7 @@ class Settings:
             "poll_interval": _env_number("LBAAS_POLL_INTERVAL_S", 1.0, float),
             "drift_interval": _env_number("LBAAS_DRIFT_INTERVAL_S", 30.0, float),
             "max_load_balancers": _env_number("LBAAS_MAX_LOAD_BALANCERS", None, int),
+            "metrics_interval": _env_int("LBAAS_METRICS_INTERVAL_S", 60),
             "secret_key": os.environ.get("LBAAS_SECRET_KEY") or None,
             "run_dir": Path(os.environ["LBAAS_RUN_DIR"]) if os.environ.get("LBAAS_RUN_DIR") else None,
             "haproxy_bin": os.environ.get("LBAAS_HAPROXY_BIN") or "haproxy",
@@ -92,6 +95,10 @@ class Settings:
         if self.provider not in ("noop", "haproxy", "auto"):
             raise ValueError(f"unknown provider {self.provider!r}: use noop, haproxy or auto")
         check_database_url(self.database_url)
+        if not 1 <= self.metrics_interval <= 3600:
+            raise ValueError(
+                f"metrics interval {self.metrics_interval} s is not 1..3600 (LBAAS_METRICS_INTERVAL_S)"
+            )
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port {self.port} is not 0..65535 (LBAAS_PORT)")
 

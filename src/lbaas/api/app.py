@@ -47,7 +47,12 @@ def create_app(settings: Settings, *, provider: Any = None, start_worker: bool |
     )
     run_worker = settings.run_worker if start_worker is None else start_worker
 
-    runner = Runner(worker, poll_interval=settings.poll_interval, drift_interval=settings.drift_interval)
+    runner = Runner(
+        worker,
+        poll_interval=settings.poll_interval,
+        drift_interval=settings.drift_interval,
+        metrics_interval=settings.metrics_interval,
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -385,4 +386,21 @@ member_health = Table(
     Column("check_desc", String(255)),
     Column("check_duration_ms", Integer),
     Column("changed_at", DateTime, nullable=False),
+)
+
+# One row per load balancer per sampling interval (lbaas.domain.metrics): averages over
+# [interval_start, interval_start + interval_seconds). Written by the sampler, pruned after
+# RETENTION_DAYS, read by POST .../metrics.
+lb_metrics = Table(
+    "lb_metrics",
+    metadata,
+    Column("lb_id", ID, ForeignKey("load_balancers.id", ondelete="CASCADE"), primary_key=True),
+    # UTC epoch seconds: the start of the interval (a multiple of the sampling interval).
+    Column("interval_start", BigInteger, primary_key=True, autoincrement=False),
+    Column("interval_seconds", Float, nullable=False),
+    Column("cpu_util", Float),  # %
+    Column("memory_util", Float),  # %
+    Column("network_bps_ingress", Float),  # bits per second
+    Column("network_bps_egress", Float),  # bits per second
+    Index("ix_lb_metrics_interval_start", "interval_start"),
 )

@@ -22,6 +22,10 @@ Upward (the status channel; Octavia's driver "status update" is the model): the 
 (:mod:`lbaas.domain.status`) and the counters. Turning raw health into operating statuses
 is never the provider's job.
 
+Resource usage (the metrics sampler, :mod:`lbaas.tasks.sampler`, its own thread): every
+sampling interval it calls ``usage(lb_ids)`` and averages two successive answers into one
+sample per LB (:mod:`lbaas.domain.metrics`). A provider that measures nothing answers ``{}``.
+
 ``capabilities`` says what the provider can serve at all; the API refuses the rest at
 request time (400 naming the limitation), never as a failed task.
 """
@@ -89,6 +93,23 @@ class Observation:
 
 
 @dataclass(frozen=True, slots=True)
+class Usage:
+    """What one LB's data-plane processes use, read at one instant (``usage()``).
+
+    ``cpu_seconds``: user + system CPU time, in seconds, of the LB's processes and of the
+    children they reaped (HAProxy: a reload's old worker, once it exits, is counted in its
+    master's), since ``generation`` began; ``generation`` changes when that total restarts
+    (HAProxy: a new master). ``memory_bytes``: memory in use now (HAProxy: the processes'
+    proportional set size, Pss). ``sampled_at``: ``time.monotonic()`` of the reading.
+    """
+
+    cpu_seconds: float
+    memory_bytes: int
+    sampled_at: float
+    generation: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class ProcessInfo:
     """One LB's data-plane process, for ``lbaas dataplane status``."""
 
@@ -123,6 +144,10 @@ class Provider(Protocol):
 
     def observe(self, lb_ids: Iterable[str]) -> Mapping[str, Observation]:
         """One poll of each LB (the poller's thread; must not block for long)."""
+
+    def usage(self, lb_ids: Iterable[str]) -> Mapping[str, Usage]:
+        """CPU time and memory of each LB's data plane (the sampler's thread; quick, local
+        reads). An LB that is not running, or a provider that measures nothing, is absent."""
 
     def processes(self) -> list[ProcessInfo]:
         """Every data-plane process this provider knows of."""

@@ -4,7 +4,8 @@ It is product code, not a test double: ``lbaas serve --provider noop`` uses it, 
 read :attr:`NoopProvider.calls` to see what reached the data plane. ``delay_ms`` holds
 each call so clients can watch PENDING states and queueing. It measures nothing: members
 are reported with nothing measured (the roll-up reads them as healthy, which is what client
-code sees on a healthy real deployment) and counters are None (the API reports zeros).
+code sees on a healthy real deployment), counters are None (the API reports zeros) and usage
+is empty (no metrics samples: every metric reads null).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from lbaas.domain.capabilities import EVERYTHING
 from lbaas.domain.model import LoadBalancerSnapshot
 from lbaas.errors import ProviderError
-from lbaas.providers.base import Observation, ProcessInfo
+from lbaas.providers.base import Observation, ProcessInfo, Usage
 
 
 @dataclass
@@ -77,6 +78,10 @@ class NoopProvider:
 
     def observe(self, lb_ids: Iterable[str]) -> Mapping[str, Observation]:
         return {lb_id: Observation(lb_id) for lb_id in lb_ids}
+
+    def usage(self, lb_ids: Iterable[str]) -> Mapping[str, Usage]:
+        """Nothing runs, so nothing is measured."""
+        return {}
 
     def processes(self) -> list[ProcessInfo]:
         return []

@@ -11,8 +11,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from lbaas.clock import fmt_task, new_id, utcnow
+from lbaas.clock import new_id, utcnow
 from lbaas.db import dataplane, ipam, lifecycle, queue, tables
+from lbaas.db import metrics as metrics_db
+from lbaas.domain import metrics as domain_metrics
 from lbaas.domain import tags as tags_mod
 from lbaas.domain.flavors import DEFAULT_FLAVOR
 from lbaas.errors import Conflict, NotFound, ValidationFailed
@@ -359,29 +361,42 @@ def resize(conn: Connection, ctx: Ctx, lb_id: str, flavor: str) -> str:
     return _enqueue(conn, ctx, lb_id, "resize_loadbalancer", args={"flavor": flavor})
 
 
-def metrics(conn: Connection, ctx: Ctx, lb_id: str, time_interval: int, time_unit: str) -> dict[str, Any]:
-    """Samples over the window (5-minute steps for hours, hourly for days).
+def metrics(
+    conn: Connection,
+    ctx: Ctx,
+    lb_id: str,
+    time_interval: int,
+    time_unit: str,
+    *,
+    interval: int = 60,
+    now: float | None = None,
+) -> dict[str, Any]:
+    """The LB's samples over the window, oldest first (:func:`lbaas.domain.metrics.window`).
 
-    No provider measures CPU, memory or packet rates yet, so every value is
-    null: a client sees the right shape and timestamps, never invented numbers.
+    ``time_unit=hour``: one entry per sampling interval (``interval`` s, the sampler's); ``day``:
+    one per hour, the samples averaged. An entry with no sample has every value null (the
+    emulator measures nothing: all null). ``network_Bps_*`` are bits per second (the SDK's
+    unit), ``network_pps_*`` are never measured (null). ``time``: the start of the entry's
+    period, UTC (Gcore's form, ``2020-07-07T12:57:00Z``).
     """
     get(conn, ctx, lb_id)
-    step = dt.timedelta(minutes=5) if time_unit == "hour" else dt.timedelta(hours=1)
-    span = dt.timedelta(hours=time_interval) if time_unit == "hour" else dt.timedelta(days=time_interval)
-    count = min(int(span / step), 1000)
-    end = utcnow().replace(second=0, microsecond=0)
-    samples = [
-        {
-            "time": fmt_task(end - step * i),
-            "cpu_util": None,
-            "memory_util": None,
-            "network_Bps_egress": None,
-            "network_Bps_ingress": None,
-            "network_pps_egress": None,
-            "network_pps_ingress": None,
-        }
-        for i in reversed(range(count))
-    ]
+    now = utcnow().replace(tzinfo=dt.UTC).timestamp() if now is None else now
+    win = domain_metrics.window(now, interval, time_unit, time_interval)
+    measured = metrics_db.slots(conn, lb_id, win.begin, win.end, win.width)
+    samples = []
+    for start in win.starts:
+        values = measured.get(start) or {}
+        samples.append(
+            {
+                "time": dt.datetime.fromtimestamp(start, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "cpu_util": values.get("cpu_util"),
+                "memory_util": values.get("memory_util"),
+                "network_Bps_egress": values.get("network_bps_egress"),
+                "network_Bps_ingress": values.get("network_bps_ingress"),
+                "network_pps_egress": None,
+                "network_pps_ingress": None,
+            }
+        )
     return page(len(samples), samples)
 
 

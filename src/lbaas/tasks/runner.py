@@ -1,4 +1,5 @@
-"""The background half of an lbaas process: the data plane brought up, then the worker and the poller."""
+"""The background half of an lbaas process: the data plane brought up, then the worker, the
+poller and the metrics sampler."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import logging
 
 from lbaas.tasks.poller import Poller
 from lbaas.tasks.reconcile import bring_up
+from lbaas.tasks.sampler import Sampler
 from lbaas.tasks.worker import Worker
 
 log = logging.getLogger(__name__)
@@ -13,9 +15,17 @@ log = logging.getLogger(__name__)
 
 class Runner:
     """Starts, in order: reconciliation of the data plane (before any new task runs), the
-    task worker's threads, and the status poller's thread; stops them in reverse."""
+    task worker's threads, the status poller's thread and the metrics sampler's thread; stops
+    them in reverse."""
 
-    def __init__(self, worker: Worker, *, poll_interval: float = 1.0, drift_interval: float = 30.0) -> None:
+    def __init__(
+        self,
+        worker: Worker,
+        *,
+        poll_interval: float = 1.0,
+        drift_interval: float = 30.0,
+        metrics_interval: int = 60,
+    ) -> None:
         self.worker = worker
         self.poller = Poller(
             worker.db,
@@ -24,6 +34,8 @@ class Runner:
             drift_interval=drift_interval,
             decrypt=worker.ctx.decrypt,
         )
+        # lb-metrics: one sample per LB per metrics_interval (tasks/sampler.py)
+        self.sampler = Sampler(worker.db, worker.ctx.provider, interval=metrics_interval)
 
     def start(self) -> None:
         try:
@@ -32,7 +44,9 @@ class Runner:
             log.exception("reconciling the data plane at start failed")
         self.worker.start()
         self.poller.start()
+        self.sampler.start()  # lb-metrics
 
     def stop(self) -> None:
+        self.sampler.stop()  # lb-metrics
         self.poller.stop()
         self.worker.stop()

@@ -191,7 +191,14 @@ async def metrics(
 ) -> Response:
     return await api_of(request).read(
         request,
-        lambda c, ctx: lbs.metrics(c, ctx, str(load_balancer_id), body.time_interval, body.time_unit),
+        lambda c, ctx: lbs.metrics(
+            c,
+            ctx,
+            str(load_balancer_id),
+            body.time_interval,
+            body.time_unit,
+            interval=request.app.state.settings.metrics_interval,
+        ),
         project_id,
         region_id,
     )

@@ -35,8 +35,9 @@ from typing import Any
 from lbaas.domain.capabilities import HAPROXY
 from lbaas.domain.model import LoadBalancerSnapshot
 from lbaas.errors import ProviderError
-from lbaas.providers.base import Counters, MemberCheck, Observation, ProcessInfo
+from lbaas.providers.base import Counters, MemberCheck, Observation, ProcessInfo, Usage
 from lbaas.providers.haproxy import discovery, files, limits, stats
+from lbaas.providers.haproxy import usage as proc_usage
 from lbaas.providers.haproxy.deploy import deploy
 from lbaas.providers.haproxy.errors import CommandFailed, HaproxyError, SocketUnavailable
 from lbaas.providers.haproxy.paths import Layout, LbPaths
@@ -379,6 +380,10 @@ class HaproxyProvider:
             counters=_counters(lb, generation),
             listener_counters={name: _counters(c, generation) for name, c in per.items()},
         )
+
+    # metrics sampler (lb-metrics): CPU time and memory from /proc, see haproxy/usage.py
+    def usage(self, lb_ids: Iterable[str]) -> Mapping[str, Usage]:
+        return proc_usage.of_masters(discovery.find_running(self.layout), lb_ids)
 
     def processes(self) -> list[ProcessInfo]:
         out = []
