@@ -90,6 +90,7 @@ def test_every_command_error_is_one_line(env: dict[str, str]) -> None:
         (("tasks", "list", "--state", "LOST"), {}, ["--state"]),
         (("migrate",), {"LBAAS_LEASE_SECONDS": "soon"}, ["LBAAS_LEASE_SECONDS"]),
         (("migrate",), {"LBAAS_VIP_POOL": "10.0.0.0/8"}, ["127.0.0.0/8"]),
+        (("migrate",), {"LBAAS_METRICS_INTERVAL_S": "0"}, ["1..3600", "LBAAS_METRICS_INTERVAL_S"]),
     ]
 
     def check(case):
