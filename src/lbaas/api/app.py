@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from lbaas import __version__
+from lbaas.accesslogs import receiver_for
 from lbaas.api import errors
 from lbaas.api.entry import EntryMiddleware
 from lbaas.api.routes import floating_ips, l7, listeners, load_balancers, metadata, pools, secrets, tasks
@@ -47,7 +48,12 @@ def create_app(settings: Settings, *, provider: Any = None, start_worker: bool |
     )
     run_worker = settings.run_worker if start_worker is None else start_worker
 
-    runner = Runner(worker, poll_interval=settings.poll_interval, drift_interval=settings.drift_interval)
+    runner = Runner(
+        worker,
+        poll_interval=settings.poll_interval,
+        drift_interval=settings.drift_interval,
+        access_logs=receiver_for(db, provider, settings.data_dir),
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

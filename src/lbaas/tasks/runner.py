@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from lbaas.tasks.poller import Poller
 from lbaas.tasks.reconcile import bring_up
@@ -12,10 +13,18 @@ log = logging.getLogger(__name__)
 
 
 class Runner:
-    """Starts, in order: reconciliation of the data plane (before any new task runs), the
-    task worker's threads, and the status poller's thread; stops them in reverse."""
+    """Starts, in order: the access-log receiver (if any), reconciliation of the data plane
+    (before any new task runs), the task worker's threads, and the status poller's thread;
+    stops them in reverse."""
 
-    def __init__(self, worker: Worker, *, poll_interval: float = 1.0, drift_interval: float = 30.0) -> None:
+    def __init__(
+        self,
+        worker: Worker,
+        *,
+        poll_interval: float = 1.0,
+        drift_interval: float = 30.0,
+        access_logs: Any = None,
+    ) -> None:
         self.worker = worker
         self.poller = Poller(
             worker.db,
@@ -24,8 +33,12 @@ class Runner:
             drift_interval=drift_interval,
             decrypt=worker.ctx.decrypt,
         )
+        # Access logs: an lbaas.accesslogs.AccessLogReceiver (start/stop), or None.
+        self.access_logs = access_logs
 
     def start(self) -> None:
+        if self.access_logs is not None:
+            self.access_logs.start()  # access logs: its socket exists before any HAProxy starts
         try:
             bring_up(self.worker.db, self.worker.ctx.provider, self.worker.ctx.decrypt)
         except Exception:  # noqa: BLE001 - tasks still run; each LB heals at its next apply
@@ -36,3 +49,5 @@ class Runner:
     def stop(self) -> None:
         self.poller.stop()
         self.worker.stop()
+        if self.access_logs is not None:
+            self.access_logs.stop()  # access logs: after the worker, so a task's last lines land
