@@ -318,18 +318,20 @@ def test_a_deleted_lbs_logs_are_kept_until_their_retention(
     assert status == 1 and out == b"" and "no load balancer" in err
 
 
-def test_haproxy_keeps_logging_to_a_new_receiver_after_an_lbaas_restart(
+def test_lines_logged_while_lbaas_is_down_arrive_when_it_is_back(
     dataplane: DataPlane, lbs: dict[str, Any]
 ) -> None:
     a = lbs["a"]
     old = receiver(dataplane)
-    old.stop()  # as lbaas stops; HAProxy keeps running and serving
-    new = AccessLogReceiver(dataplane.server.db, old.socket_path, old.store)
-    dataplane.server.app.state.runner.access_logs = new
-    assert new.start()
+    old.stop()  # as lbaas stops: HAProxy keeps serving, its ring keeps the lines
+    assert not old.socket_path.exists()
     began = time.time()
-    http_get(f"http://{a.vip_address}:8080/restarted", 2)
-    wait_for(
-        lambda: len([x for x in lines(dataplane, a.id) if x["ts"] >= began]) == 2,
-        what="lines to the new socket",
+    http_get(f"http://{a.vip_address}:8080/while-down", 2)
+    new = AccessLogReceiver(dataplane.server.db, old.socket_path, old.store)
+    dataplane.server.app.state.runner.access_logs = new  # stopped with the server
+    assert new.start()
+    got = wait_for(
+        lambda: len(x := [y for y in lines(dataplane, a.id) if y["ts"] >= began]) == 2 and x,
+        what="the lines HAProxy kept while nothing received",
     )
+    assert all(x["status"] == 200 for x in got)

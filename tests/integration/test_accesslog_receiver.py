@@ -1,7 +1,8 @@
 """The access-log receiver on a real UNIX datagram socket and a real (migrated) database.
 
-HAProxy is replaced by a plain datagram sender here; tests/dataplane/test_logging.py runs the
-real thing. Routing decisions are read from the database at write time.
+HAProxy's ring forwarder is replaced by a plain UNIX stream client here (newline-terminated
+lines, as ``format raw`` forwards them); tests/dataplane/test_logging.py runs the real thing.
+Routing decisions are read from the database at write time.
 """
 
 from __future__ import annotations
@@ -96,10 +97,11 @@ def rx(db: Database, run_dir: Path, tmp_path: Path) -> Iterator[AccessLogReceive
         receiver.stop()
 
 
-def send(path: Path, *datagrams: bytes) -> None:
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
-        for d in datagrams:
-            s.sendto(d, str(path))
+def send(path: Path, *lines: bytes) -> None:
+    """One connection, as one HAProxy worker's ring forwarder: the lines, each with a newline."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.connect(str(path))
+        s.sendall(b"".join(x + b"\n" for x in lines))
 
 
 def received(rx: AccessLogReceiver, n: int, timeout: float = 5.0) -> None:
@@ -122,10 +124,10 @@ def test_socket_is_private_and_lines_land_in_their_streams(
     assert stat.S_ISSOCK(os.stat(rx.socket_path).st_mode)
     add_lb(db, A, {"enabled": True, "topic_name": "web", "retention_policy": {"period": 3}}, project_id=5)
     add_lb(db, B, {"enabled": True, "topic_name": None}, project_id=5)
-    send(rx.socket_path, line(A, n=1), line(B, n=2) + b"\n", line(A, n=3), b"Proxy x started.")
-    received(rx, 4)
+    send(rx.socket_path, line(A, n=1), line(B, n=2), line(A, n=3), b"Proxy x started.", b"")
+    received(rx, 5)
     assert rx.flush() == 3
-    assert rx.stats["not_access_log"] == 1
+    assert rx.stats["not_access_log"] == 2
     assert lines_of(rx, A) == [1, 3] and lines_of(rx, B) == [2]
     root = tmp_path / "logs"
     streams = sorted(p.relative_to(root).parts[:3] for p in root.glob("*/*/*/*.jsonl"))
@@ -208,7 +210,7 @@ def test_a_stale_socket_is_replaced_a_live_one_is_left_alone(
     db: Database, run_dir: Path, tmp_path: Path
 ) -> None:
     path = run_dir / "logs.sock"
-    stale = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     stale.bind(str(path))
     stale.close()  # the file stays, nobody receives: a crashed process's socket
     first = AccessLogReceiver(db, path, LogStore(tmp_path / "logs"))
@@ -257,3 +259,25 @@ def test_overflow_is_counted_not_kept(db: Database, run_dir: Path, tmp_path: Pat
     finally:
         rx.stop()
     assert [line_fields(x.rstrip())[0] for x in rx.store.read(A)] == [A] * 5
+
+
+def test_lines_split_across_writes_are_joined_a_cut_last_line_is_dropped(
+    rx: AccessLogReceiver, db: Database
+) -> None:
+    add_lb(db, A, {"enabled": True})
+    one, two, three = line(A, n=1), line(A, n=2), line(A, n=3)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.connect(str(rx.socket_path))
+        s.sendall(one[:10])
+        time.sleep(0.05)
+        s.sendall(one[10:] + b"\n" + two[:7])
+        time.sleep(0.05)
+        s.sendall(two[7:] + b"\n" + three[:20])  # the connection closes mid-line
+        received(rx, 2)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:  # another worker, at once
+        s.connect(str(rx.socket_path))
+        s.sendall(line(A, n=4) + b"\n")
+        received(rx, 3)
+    assert rx.flush() == 3
+    assert lines_of(rx, A) == [1, 2, 4]
+    assert rx.stats["connections"] == 2

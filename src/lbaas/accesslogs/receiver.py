@@ -1,25 +1,25 @@
-"""The access-log receiver: HAProxy's flow-log datagrams in, stream files out.
+"""The access-log receiver: HAProxy's flow log in, stream files out.
 
-Every HAProxy lbaas runs sends its flow log (``log <socket> ... format raw``, rendered by
-:mod:`lbaas.providers.haproxy.render.logformat` only while the LB's ``logging.enabled`` is
-true) to one UNIX datagram socket, ``<run_dir>/logs.sock`` (0600 in the 0700 run
-directory: only lbaas's own user can send). Each datagram is one JSON line naming its LB
-(``lb``). Two daemon threads in the process that runs the worker (started by
-:class:`lbaas.tasks.runner.Runner` before the data plane is reconciled, so HAProxy can log
-from its first connection):
+Every HAProxy lbaas runs for an LB whose ``logging.enabled`` is true writes its flow log
+(:mod:`lbaas.providers.haproxy.render.logformat`) into a ring buffer of its own and forwards
+it, one newline-terminated JSON line per message, over a UNIX stream connection to one socket,
+``<run_dir>/logs.sock`` (0600 in the 0700 run directory: only lbaas's own user can connect).
+The ring (1 MiB) absorbs bursts and the time lbaas is down: the lines wait in HAProxy and
+arrive once the receiver is back. Each line names its LB (``lb``). Two daemon threads in the
+process that runs the worker (started by :class:`lbaas.tasks.runner.Runner` before the data
+plane is reconciled):
 
-* the *receive* thread only moves datagrams into memory: the kernel queues at most
-  ``net.unix.max_dgram_qlen`` (10 by default) datagrams per socket, and HAProxy drops a log
-  line (counted in its ``DroppedLogs``) rather than wait, so nothing slow runs here;
+* the *receive* thread accepts HAProxy's connections (one per worker process) and moves
+  whole lines into memory; nothing slow runs here;
 * the *write* thread, every :data:`FLUSH_SECONDS`, takes what arrived, reads the logging
   settings of the LBs named in it from the database (one query), and appends each line to
   its LB's stream (:mod:`.store`); once a day (and at start) it prunes past retention.
 
 "Turning logging off stops the stream at once": the settings are read *after* the lines
-arrived, so a line that reached the socket after a PATCH switching logging off committed
-is dropped, even while the HAProxy that sent it still runs the old configuration (its
-reload, by the internal apply task, takes a moment). Lines of an LB that is gone (deleted
-after its HAProxy stopped) still go where its lines went, for :data:`GONE_GRACE_SECONDS`.
+arrived, so a line that reached lbaas after a PATCH switching logging off committed is
+dropped, even while the HAProxy that sent it still runs the old configuration (its reload,
+by the internal apply task, takes a moment). Lines of an LB that is gone (deleted after its
+HAProxy stopped) still go where its lines went, for :data:`GONE_GRACE_SECONDS`.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ import contextlib
 import datetime as dt
 import logging
 import os
+import selectors
 import socket
 import threading
 import time
@@ -52,16 +53,18 @@ FLUSH_SECONDS = 0.5
 GONE_GRACE_SECONDS = 30.0
 #: Lines held in memory at most (about 100 MB); past that, new lines are dropped and counted.
 MAX_BUFFERED = 200_000
-_DATAGRAM_MAX = 65536
+_READ_BYTES = 1 << 20
+#: A line longer than this (HAProxy's ``maxlen`` is 8192) is not a flow-log line: dropped.
+_LINE_MAX = 65536
 _SETTINGS = sa.select(LB.c.id, LB.c.project_id, LB.c.logging).where(
     LB.c.id.in_(sa.bindparam("ids", expanding=True))
 )
 
 
 class AccessLogReceiver:
-    """Receives flow-log datagrams on ``socket_path`` and writes them to ``store``.
+    """Receives flow-log lines on the UNIX stream socket ``socket_path``, writes them to ``store``.
 
-    ``stats`` counts ``received`` datagrams, ``written`` lines, and the dropped ones by
+    ``stats`` counts ``received`` and ``written`` lines, ``connections``, and the dropped lines by
     reason: ``logging_off`` (the LB's logging is off, or the LB is unknown),
     ``not_access_log`` (HAProxy's own text events), ``overflow`` (past
     :data:`MAX_BUFFERED`), ``bad_stream`` (a stored topic that cannot name a directory).
@@ -142,7 +145,7 @@ class AccessLogReceiver:
         if directory.stat().st_uid != os.geteuid():
             raise PermissionError(f"{directory} belongs to another user")
         if os.path.lexists(self.socket_path):
-            probe = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
                 probe.connect(str(self.socket_path))
             except (ConnectionRefusedError, FileNotFoundError):
@@ -156,43 +159,73 @@ class AccessLogReceiver:
                 return None
             finally:
                 probe.close()
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             sock.bind(str(self.socket_path))
             os.chmod(self.socket_path, 0o600)
             self._inode = os.stat(self.socket_path).st_ino
+            sock.listen(128)
         except OSError:
             sock.close()
             raise
-        sock.settimeout(0.25)
+        sock.setblocking(False)
         return sock
 
     # -- receive thread -----------------------------------------------------------------
     def _receive(self) -> None:
-        sock = self._sock
-        assert sock is not None
-        while not self._stop.is_set():
-            try:
-                got = [sock.recv(_DATAGRAM_MAX)]
-            except TimeoutError:
-                continue
-            except OSError as exc:
-                if not self._stop.is_set():
-                    log.error("access logs: receiving failed: %s", exc)
-                    time.sleep(0.1)
-                continue
-            # Drain what queued meanwhile without waiting (a socket with a timeout raises
-            # TimeoutError, not BlockingIOError, once the queue is empty).
-            with contextlib.suppress(BlockingIOError, InterruptedError, TimeoutError):
-                while len(got) < 512:
-                    got.append(sock.recv(_DATAGRAM_MAX, socket.MSG_DONTWAIT))
-            with self._lock:
-                room = self.max_buffered - len(self._buffer)
-                if room < len(got):
-                    self.stats["overflow"] += len(got) - max(room, 0)
-                    got = got[: max(room, 0)]
-                self._buffer.extend(got)
-                self.stats["received"] += len(got)
+        listener = self._sock
+        assert listener is not None
+        selector = selectors.DefaultSelector()
+        selector.register(listener, selectors.EVENT_READ, None)
+        partial: dict[socket.socket, bytes] = {}  # the unfinished last line of each connection
+        try:
+            while not self._stop.is_set():
+                for key, _ in selector.select(timeout=0.25):
+                    if key.data is None:
+                        with contextlib.suppress(BlockingIOError, InterruptedError):
+                            conn, _ = listener.accept()
+                            conn.setblocking(False)
+                            selector.register(conn, selectors.EVENT_READ, "conn")
+                            partial[conn] = b""
+                            self.stats["connections"] += 1
+                        continue
+                    conn = key.fileobj  # type: ignore[assignment]
+                    try:
+                        data = conn.recv(_READ_BYTES)
+                    except (BlockingIOError, InterruptedError):
+                        continue
+                    except OSError:
+                        data = b""
+                    if not data:  # HAProxy closed it (a worker that stopped): a cut line is lost
+                        selector.unregister(conn)
+                        conn.close()
+                        partial.pop(conn, None)
+                        continue
+                    self._take(conn, partial, data)
+        except Exception:  # noqa: BLE001 - logged; the write thread and HAProxy's ring go on
+            log.exception("access logs: the receive thread failed")
+        finally:
+            for key in list(selector.get_map().values()):
+                if key.data is not None:
+                    key.fileobj.close()  # type: ignore[union-attr]
+            selector.close()
+
+    def _take(self, conn: socket.socket, partial: dict[socket.socket, bytes], data: bytes) -> None:
+        """Keep the whole lines of ``data`` (after what ``conn`` sent before); hold the rest."""
+        data = partial[conn] + data
+        cut = data.rfind(b"\n")
+        if cut < 0:
+            partial[conn] = data if len(data) <= _LINE_MAX else b""
+            return
+        partial[conn] = data[cut + 1 :] if len(data) - cut - 1 <= _LINE_MAX else b""
+        lines = data[:cut].split(b"\n")
+        with self._lock:
+            room = self.max_buffered - len(self._buffer)
+            if room < len(lines):
+                self.stats["overflow"] += len(lines) - max(room, 0)
+                lines = lines[: max(room, 0)]
+            self._buffer.extend(lines)
+            self.stats["received"] += len(lines)
 
     # -- write thread -------------------------------------------------------------------
     def _write_loop(self) -> None:
@@ -221,8 +254,8 @@ class AccessLogReceiver:
         if not batch:
             return 0
         by_lb: dict[str, list[tuple[float, bytes]]] = {}
-        for datagram in batch:
-            line = datagram.strip()
+        for raw in batch:
+            line = raw.strip()
             fields = line_fields(line)
             if fields is None:
                 self.stats["not_access_log"] += 1

@@ -31,7 +31,7 @@ PID_FILE = "haproxy.pid"
 LOG_FILE = "haproxy.log"
 RUNNING_FILE = "running.json"
 MANIFEST_FILE = "bundle.json"
-#: The access-log receiver's UNIX datagram socket, in the run directory (docs/logging.md).
+#: The access-log receiver's UNIX stream socket, in the run directory (docs/logging.md).
 LOG_SOCKET = "logs.sock"
 #: Names of the LB directory a bundle may not use: they belong to the process layer.
 RESERVED_FILES = frozenset({SERVER_STATE_FILE, PID_FILE, LOG_FILE, RUNNING_FILE, MANIFEST_FILE})
