@@ -5,8 +5,8 @@
 Runs ``lbaas serve --provider haproxy`` (its own data and run directories, VIPs in a random /24
 of 127.0.0.0/8), an nginx backend on 127.0.0.1 that answers ``return 200``, and one LB with an
 HTTP listener. wrk drives keep-alive GETs at the VIP, first with ``logging`` off, then on (seed
-PATCH). Prints requests/s for both, the requests HAProxy served while logging was on (its
-``CumReq``), the lines the receiver wrote for them, and HAProxy's ``DroppedLogs``.
+PATCH). Prints requests/s for both, the requests HAProxy's frontends took while logging was on
+(``req_tot``), the lines the receiver wrote for them, and HAProxy's ``DroppedLogs``.
 """
 
 from __future__ import annotations
@@ -69,14 +69,27 @@ def wrk(url: str, seconds: int, connections: int) -> float:
     return float(m.group(1))
 
 
-def show_info(sock_path: Path) -> dict[str, str]:
+def cli(sock_path: Path, command: str) -> str:
     with socket.socket(socket.AF_UNIX) as s:
         s.connect(str(sock_path))
-        s.sendall(b"show info\n")
+        s.sendall(command.encode() + b"\n")
         data = b""
         while chunk := s.recv(65536):
             data += chunk
-    return dict(line.split(": ", 1) for line in data.decode().splitlines() if ": " in line)
+    return data.decode()
+
+
+def counters(sock_path: Path) -> tuple[int, int]:
+    """(HTTP requests the frontends took, HAProxy's DroppedLogs)."""
+    info = dict(x.split(": ", 1) for x in cli(sock_path, "show info").splitlines() if ": " in x)
+    rows = cli(sock_path, "show stat").splitlines()
+    head = rows[0].lstrip("# ").split(",")
+    requests = sum(
+        int(dict(zip(head, r.split(","), strict=False))["req_tot"] or 0)
+        for r in rows[1:]
+        if r and r.split(",")[1] == "FRONTEND"
+    )
+    return requests, int(info.get("DroppedLogs", 0))
 
 
 def main() -> None:
@@ -132,14 +145,14 @@ def main() -> None:
                     common.fail("logging was not applied")
                 time.sleep(0.1)
             time.sleep(1.0)  # the reload
-            before = show_info(stats_sock)
+            requests_before, dropped_before = counters(stats_sock)
             on = wrk(url, args.seconds, args.connections)
-            after = show_info(stats_sock)
-            time.sleep(1.5)  # the receiver's last write
+            time.sleep(1.5)  # the last lines through the ring and the receiver's last write
+            requests_after, dropped_after = counters(stats_sock)
             root = tmp / "data/logs"
             lines = sum(p.read_bytes().count(b"\n") for p in root.rglob("*.jsonl"))
-            requests = int(after["CumReq"]) - int(before["CumReq"])  # every request HAProxy logged
-            dropped = int(after.get("DroppedLogs", 0)) - int(before.get("DroppedLogs", 0))
+            requests = requests_after - requests_before  # every one of them is logged
+            dropped = dropped_after - dropped_before
             print(
                 f"access logs: {off:,.0f} req/s logging off, {on:,.0f} req/s on ({on / off - 1:+.0%}); "
                 f"{requests:,} requests, {lines:,} lines written ({1 - lines / max(1, requests):.2%} lost; "

@@ -11,10 +11,12 @@ from pathlib import Path
 import pytest
 
 from lbaas.accesslogs.store import (
+    _HEAD,
     DEFAULT_RETENTION_DAYS,
     INDEX_FILE,
     LogStore,
     Route,
+    group_lines,
     line_fields,
     parse_since,
     route_of,
@@ -73,6 +75,8 @@ def test_line_fields_reads_what_the_renderer_emits(fmt: str) -> None:
     raw = text.encode()
     assert json.loads(raw)["lb"] == LB_A
     assert line_fields(raw) == (LB_A, 1796032800.123)
+    assert _HEAD.match(raw)  # the receiver's fast path fits the rendered order
+    assert group_lines([raw]) == ({(LB_A, utc_day(1796032800.123)): [raw]}, 0)
 
 
 @pytest.mark.parametrize(
@@ -87,6 +91,20 @@ def test_line_fields_reads_what_the_renderer_emits(fmt: str) -> None:
 )
 def test_line_fields_refuses_what_is_not_a_flow_log_line(raw: bytes) -> None:
     assert line_fields(raw) is None
+
+
+def test_group_lines_by_lb_and_utc_day_fast_and_general_paths_agree() -> None:
+    late, early = ts_of(DAY, 86399.9), ts_of(DAY, 86400.0)  # either side of midnight UTC
+    rendered = line(LB_A, late)  # the renderer's head: "time", "ts", "lb" first
+    reordered = b'{"lb":"%s","ts":%.3f,"x":1}' % (LB_B.encode(), early)  # other order: general path
+    batch = [rendered, b"  " + line(LB_A, early) + b"\r", reordered, b"Proxy p started.", b"", rendered]
+    groups, foreign = group_lines(batch)
+    assert foreign == 2
+    assert groups == {
+        (LB_A, DAY): [rendered, rendered],
+        (LB_A, DAY + dt.timedelta(days=1)): [line(LB_A, early)],
+        (LB_B, DAY + dt.timedelta(days=1)): [reordered],
+    }
 
 
 def test_route_of_reads_the_stored_logging_object() -> None:

@@ -39,7 +39,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from lbaas.accesslogs.store import LogStore, Route, line_fields, route_of, utc_day
+from lbaas.accesslogs.store import LogStore, Route, group_lines, route_of
 from lbaas.db import tables
 from lbaas.db.engine import Database
 from lbaas.files import ensure_private_dir
@@ -253,17 +253,11 @@ class AccessLogReceiver:
             batch, self._buffer = self._buffer, []
         if not batch:
             return 0
-        by_lb: dict[str, list[tuple[float, bytes]]] = {}
-        for raw in batch:
-            line = raw.strip()
-            fields = line_fields(line)
-            if fields is None:
-                self.stats["not_access_log"] += 1
-                continue
-            by_lb.setdefault(fields[0], []).append((fields[1], line))
-        routes = self.routes(by_lb)
-        files: dict[tuple[str, str, dt.date], list[bytes]] = {}
-        for lb_id, lines in by_lb.items():
+        groups, foreign = group_lines(batch)
+        self.stats["not_access_log"] += foreign
+        routes = self.routes({lb_id for lb_id, _ in groups})
+        written = 0
+        for (lb_id, day), lines in groups.items():
             route = routes.get(lb_id)
             if route is None:
                 self.stats["logging_off"] += len(lines)
@@ -274,12 +268,6 @@ class AccessLogReceiver:
                 self.stats["bad_stream"] += len(lines)
                 log.warning("access logs of load balancer %s dropped: %s", lb_id, exc)
                 continue
-            for ts, line in lines:
-                files.setdefault((stream, lb_id, utc_day(ts)), []).append(line)
-        written = 0
-        for (stream, lb_id, day), lines in files.items():
-            route = routes[lb_id]
-            assert route is not None
             self.store.append(stream, lb_id, route, day, b"\n".join(lines) + b"\n")
             written += len(lines)
         self.stats["written"] += written

@@ -69,6 +69,41 @@ def line_fields(line: bytes) -> tuple[str, float] | None:
     return lb.group(1).decode("ascii", "replace"), float(ts.group(1))
 
 
+#: The head every rendered flow-log line starts with (logformat.py: time, ts, lb): one match
+#: gives both fields the receiver needs, several times faster than :func:`line_fields`.
+_HEAD = re.compile(rb'\{"time":"[^"]{0,64}","ts":(\d{1,12})(?:\.\d{1,6})?,"lb":"([^"\\]{1,64})"')
+_EPOCH = dt.date(1970, 1, 1)
+
+
+def group_lines(lines: Iterable[bytes]) -> tuple[dict[tuple[str, dt.date], list[bytes]], int]:
+    """Flow-log lines grouped by (LB id, UTC day of ``ts``), in arrival order; and how many
+    lines were not flow-log lines (dropped). The receiver's hot path: a few microseconds a line.
+    """
+    groups: dict[tuple[bytes, int], list[bytes]] = {}
+    foreign = 0
+    head = _HEAD.match
+    for raw in lines:
+        m = head(raw)
+        if m is not None and raw.endswith(b"}"):
+            key = (m.group(2), int(m.group(1)) // 86400)
+        else:
+            raw = raw.strip()
+            fields = line_fields(raw)
+            if fields is None:
+                foreign += 1
+                continue
+            key = (fields[0].encode(), int(fields[1]) // 86400)
+        group = groups.get(key)
+        if group is None:
+            groups[key] = group = []
+        group.append(raw)
+    out = {
+        (lb.decode("ascii", "replace"), _EPOCH + dt.timedelta(days=days)): group
+        for (lb, days), group in groups.items()
+    }
+    return out, foreign
+
+
 def utc_day(ts: float) -> dt.date:
     return dt.datetime.fromtimestamp(ts, dt.UTC).date()
 
