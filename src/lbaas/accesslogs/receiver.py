@@ -110,7 +110,7 @@ class AccessLogReceiver:
         """
         try:
             self._sock = self._bind()
-        except OSError as exc:
+        except Exception as exc:  # noqa: BLE001 - the worker runs without access logs, said once
             log.error("access logs: cannot receive on %s: %s", self.socket_path, exc)
             return False
         if self._sock is None:
