@@ -219,7 +219,9 @@ def _resolve_provider(settings: Settings) -> Settings:
 )
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="Concurrent tasks in this process.")
 def worker(database_url: str | None, provider: str | None, threads: int | None) -> None:
-    """Run task workers only (several may share one PostgreSQL database), with the status poller."""
+    """Run task workers only (several may share one PostgreSQL database), with the status poller
+    and the access-log receiver."""
+    from lbaas.accesslogs import receiver_for
     from lbaas.certs import SecretBox, load_or_create_key
     from lbaas.providers import make_provider
     from lbaas.tasks import handlers  # noqa: F401
@@ -243,6 +245,7 @@ def worker(database_url: str | None, provider: str | None, threads: int | None) 
         poll_interval=settings.poll_interval,
         drift_interval=settings.drift_interval,
         metrics_interval=settings.metrics_interval,
+        access_logs=receiver_for(db, w.ctx.provider, settings.data_dir),
     )
     done = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -440,6 +443,56 @@ def tasks_list(stuck: bool, states: tuple[str, ...], limit: int, database_url: s
     Console(width=200, markup=False, highlight=False).print(table)
     if stuck and not rows:
         click.echo("no task is set aside", err=True)
+
+
+# -- logs ----------------------------------------------------------------------
+@main.command("logs")
+@click.argument("lb_id")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing new lines as they are written.")
+@click.option(
+    "--since", default=None, help="Only lines from then on: 10m, 2h, 3d, or a UTC time (2026-11-30T10:00)."
+)
+@DB_OPT
+def logs(lb_id: str, follow: bool, since: str | None, database_url: str | None) -> None:
+    """Print a load balancer's access logs (JSON lines; see docs/logging.md).
+
+    Logs of a deleted load balancer are kept, and shown, until their retention ends.
+    """
+    import sqlalchemy as sa_
+
+    from lbaas.accesslogs import LogStore, parse_since
+    from lbaas.db import tables
+
+    settings = _settings(database_url=database_url)
+    try:
+        since_ts = parse_since(since) if since is not None else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--since") from None
+    store = LogStore(settings.data_dir / "logs")
+    if not store.streams_of(lb_id):
+        db = _db(settings.database_url)
+        LB = tables.load_balancers
+        with db.read() as conn:
+            row = conn.execute(sa_.select(LB.c.logging_enabled).where(LB.c.id == lb_id)).first()
+        if row is None:
+            raise click.ClickException(
+                f"no load balancer {lb_id} and no access logs of one under {store.root}"
+            )
+        if not follow:
+            state = "on" if row.logging_enabled else "off (set logging.enabled to true)"
+            click.echo(
+                f"lbaas: no access logs of load balancer {lb_id} yet; its logging is {state}", err=True
+            )
+            return
+    out = sys.stdout.buffer
+    if not follow:
+        for line in store.read(lb_id, since_ts):
+            out.write(line)
+        out.flush()
+        return
+    for batch in store.follow(lb_id, since_ts):
+        out.write(b"".join(batch))
+        out.flush()
 
 
 # -- dataplane -----------------------------------------------------------------

@@ -62,6 +62,9 @@ def test_every_command_error_is_one_line(env: dict[str, str]) -> None:
         (("quota", "set", "--project-id", "99", "pool_count", "3"), {}, ["Project 99 could not be found"]),
         (("api-key", "revoke", "99999"), {}, ["API key 99999 could not be found"]),
         (("tags", "add-read-only", "no-such-lb", "a=b"), {}, ["no-such-lb could not be found"]),
+        (("logs", "no-such-lb"), {}, ["no load balancer no-such-lb", "no access logs"]),
+        (("logs", "no-such-lb", "--since", "yesterday"), {}, ["--since", "10m"]),
+        (("logs", "x", "--database-url", unreachable), {}, ["cannot use the database"]),
         # bad database URLs, unreachable PostgreSQL
         (("api-key", "list", "--database-url", "not a url"), {}, ["database URL", "--database-url"]),
         (

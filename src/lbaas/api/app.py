@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from lbaas import __version__
+from lbaas.accesslogs import receiver_for
 from lbaas.api import errors
 from lbaas.api.entry import EntryMiddleware
 from lbaas.api.routes import floating_ips, l7, listeners, load_balancers, metadata, pools, secrets, tasks
@@ -52,6 +53,7 @@ def create_app(settings: Settings, *, provider: Any = None, start_worker: bool |
         poll_interval=settings.poll_interval,
         drift_interval=settings.drift_interval,
         metrics_interval=settings.metrics_interval,
+        access_logs=receiver_for(db, provider, settings.data_dir),
     )
 
     @contextlib.asynccontextmanager

@@ -4,6 +4,7 @@ poller and the metrics sampler."""
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from lbaas.tasks.poller import Poller
 from lbaas.tasks.reconcile import bring_up
@@ -14,9 +15,9 @@ log = logging.getLogger(__name__)
 
 
 class Runner:
-    """Starts, in order: reconciliation of the data plane (before any new task runs), the
-    task worker's threads, the status poller's thread and the metrics sampler's thread; stops
-    them in reverse."""
+    """Starts, in order: the access-log receiver (if any), reconciliation of the data plane
+    (before any new task runs), the task worker's threads, the status poller's thread and the
+    metrics sampler's thread; stops them in reverse."""
 
     def __init__(
         self,
@@ -25,6 +26,7 @@ class Runner:
         poll_interval: float = 1.0,
         drift_interval: float = 30.0,
         metrics_interval: int = 60,
+        access_logs: Any = None,
     ) -> None:
         self.worker = worker
         self.poller = Poller(
@@ -36,8 +38,12 @@ class Runner:
         )
         # lb-metrics: one sample per LB per metrics_interval (tasks/sampler.py)
         self.sampler = Sampler(worker.db, worker.ctx.provider, interval=metrics_interval)
+        # Access logs: an lbaas.accesslogs.AccessLogReceiver (start/stop), or None.
+        self.access_logs = access_logs
 
     def start(self) -> None:
+        if self.access_logs is not None:
+            self.access_logs.start()  # access logs: its socket exists before any HAProxy starts
         try:
             bring_up(self.worker.db, self.worker.ctx.provider, self.worker.ctx.decrypt)
         except Exception:  # noqa: BLE001 - tasks still run; each LB heals at its next apply
@@ -50,3 +56,5 @@ class Runner:
         self.sampler.stop()  # lb-metrics
         self.poller.stop()
         self.worker.stop()
+        if self.access_logs is not None:
+            self.access_logs.stop()  # access logs: after the worker, so a task's last lines land

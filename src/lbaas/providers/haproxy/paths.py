@@ -9,8 +9,10 @@ Two roots, both created 0700:
   ``running.json``: the hash of the configuration the master last loaded).
 - ``LBAAS_RUN_DIR`` (default ``/run/lbaas`` for root, else ``/tmp/lbaas-<uid>``): the UNIX
   sockets, ``<lb_id>.sock`` (stats socket, level admin) and ``<lb_id>.master.sock`` (master
-  CLI), both mode 0600. HAProxy refuses a socket path over 97 characters ("too long (max
-  97)"), which a deep data directory plus a UUID can exceed, hence the separate short root.
+  CLI), both mode 0600, and ``logs.sock``, where every HAProxy sends its flow log (bound by
+  lbaas's access-log receiver, :mod:`lbaas.accesslogs`). HAProxy refuses a socket path over
+  97 characters ("too long (max 97)"), which a deep data directory plus a UUID can exceed,
+  hence the separate short root.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ PID_FILE = "haproxy.pid"
 LOG_FILE = "haproxy.log"
 RUNNING_FILE = "running.json"
 MANIFEST_FILE = "bundle.json"
+#: The access-log receiver's UNIX stream socket, in the run directory (docs/logging.md).
+LOG_SOCKET = "logs.sock"
 #: Names of the LB directory a bundle may not use: they belong to the process layer.
 RESERVED_FILES = frozenset({SERVER_STATE_FILE, PID_FILE, LOG_FILE, RUNNING_FILE, MANIFEST_FILE})
 #: A load balancer id becomes a file name: letters, digits, ``-``, ``_``, ``.`` (not leading).
@@ -125,6 +129,11 @@ class Layout:
         """``<settings.data_dir>/haproxy`` and ``settings.run_dir`` (or the default run directory)."""
         run_dir = getattr(settings, "run_dir", None) or default_run_dir()
         return cls(Path(settings.data_dir) / "haproxy", Path(run_dir))
+
+    @property
+    def log_socket(self) -> Path:
+        """Where every LB's HAProxy sends its flow log (the access-log receiver binds it)."""
+        return self.run_dir / LOG_SOCKET
 
     def lb(self, lb_id: str) -> LbPaths:
         """The paths of one LB; ``ValueError`` for an id that cannot be a file name."""

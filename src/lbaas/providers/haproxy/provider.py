@@ -179,11 +179,17 @@ class HaproxyProvider:
 
     @classmethod
     def from_settings(cls, settings: Any) -> HaproxyProvider:
-        """Check that a usable HAProxy is installed (>= 2.6) and lay out its directories."""
+        """Check that a usable HAProxy is installed (>= 2.6) and lay out its directories.
+
+        Access logs: LBs with ``logging.enabled`` send their flow log to the layout's
+        ``logs.sock``, which the access-log receiver binds (:mod:`lbaas.accesslogs`).
+        """
+        layout = Layout.from_settings(settings)
         return cls(
-            Layout.from_settings(settings),
+            layout,
             haproxy_bin=settings.haproxy_bin,
             max_load_balancers=getattr(settings, "max_load_balancers", None),
+            log_socket=str(layout.log_socket),
         )
 
     # -- helpers -------------------------------------------------------------------------

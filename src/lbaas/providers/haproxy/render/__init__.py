@@ -64,6 +64,8 @@ def render(snapshot: LoadBalancerSnapshot, env: Env) -> Bundle:
             )
         )
     sections += [backends.backend_section(snapshot, pool, files, env) for pool in pools]
+    if logging:
+        sections.append(globaldefs.ring_section(env))
     config = "\n\n".join("\n".join(lines) for lines in sections) + "\n"
     return Bundle(
         files={CONFIG_FILE: config.encode(), **files.files}, executables=frozenset(files.executables)

@@ -20,9 +20,10 @@ class Env:
     (the whole path must fit in 97 characters). ``lb_dir``: the LB's own directory, where
     the provider writes the bundle's files and keeps the ``server-state`` file (which the
     provider creates, empty, before the first start and refreshes before each reload:
-    the bundle never contains it). ``log_socket``: a UNIX datagram socket for the flow
-    log, or None. ``fd_limit``: the open-file limit HAProxy will run under (RLIMIT_NOFILE,
-    hard). ``host_cpus``: cores of the host. ``ping_path``: the ``ping`` binary PING
+    the bundle never contains it). ``log_socket``: the UNIX stream socket the flow log is
+    forwarded to (from a ring buffer, :func:`.globaldefs.ring_section`), or None.
+    ``fd_limit``: the open-file limit HAProxy will run under (RLIMIT_NOFILE, hard).
+    ``host_cpus``: cores of the host. ``ping_path``: the ``ping`` binary PING
     monitors run. ``hard_stop_after_s``: how long an old worker may keep serving its
     connections after a reload (see docs/haproxy-mapping.md).
     """

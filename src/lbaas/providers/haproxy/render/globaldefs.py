@@ -15,6 +15,14 @@ DEFAULT_TIMEOUT_CLIENT_MS = 50_000
 DEFAULT_TIMEOUT_CONNECT_MS = 5_000
 DEFAULT_TIMEOUT_SERVER_MS = 50_000
 TIMEOUT_HTTP_REQUEST = "10s"
+#: The flow log goes through a ring buffer of the worker to lbaas's receiver (``Env.log_socket``,
+#: a UNIX stream socket): the ring absorbs bursts and the receiver's restarts (the lines wait in
+#: it, up to its size, and are forwarded once the receiver is back), where a datagram socket
+#: (at most ``net.unix.max_dgram_qlen``, 10, queued) lost a line in ten at 5,000 requests/s
+#: (bench/bench_access_logs.py). Only LBs with logging on have one.
+LOG_RING = "lbaas-flowlog"
+LOG_RING_BYTES = 1 << 20  # about 2,500 lines
+LOG_LINE_MAX = 8192
 
 
 def nbthread(snapshot: LoadBalancerSnapshot, env: Env) -> int:
@@ -74,7 +82,7 @@ def global_section(
         f"    server-state-file {path(env.lb_dir.rstrip('/') + '/' + SERVER_STATE_FILE)}",
     ]
     if logging and env.log_socket:
-        lines.append(f"    log {path(env.log_socket, 'log socket')} len 8192 format raw local0 info")
+        lines.append(f"    log ring@{LOG_RING} len {LOG_LINE_MAX} format raw local0 info")
     if ping:
         lines += ["    external-check", "    insecure-fork-wanted"]
     return lines
@@ -91,4 +99,23 @@ def defaults_section(logging: bool) -> list[str]:
         f"    timeout client {DEFAULT_TIMEOUT_CLIENT_MS}",
         f"    timeout server {DEFAULT_TIMEOUT_SERVER_MS}",
         f"    timeout http-request {TIMEOUT_HTTP_REQUEST}",
+    ]
+
+
+def ring_section(env: Env) -> list[str]:
+    """The flow log's ring buffer and its forwarding to the receiver (``format raw``: one
+    line per message, newline-terminated, on a UNIX stream connection HAProxy keeps open and
+    re-opens when it drops)."""
+    sock = path(env.log_socket or "", "log socket")
+    if len(sock) > SOCKET_PATH_MAX:
+        raise RenderError(f"log socket path {sock!r} exceeds HAProxy's {SOCKET_PATH_MAX} characters")
+    return [
+        f"ring {LOG_RING}",
+        '    description "lbaas access logs"',
+        "    format raw",
+        f"    maxlen {LOG_LINE_MAX}",
+        f"    size {LOG_RING_BYTES}",
+        "    timeout connect 1s",
+        "    timeout server 30s",
+        f"    server receiver unix@{sock}",
     ]
