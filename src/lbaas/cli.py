@@ -107,6 +107,14 @@ def _db(database_url: str | None):
     return db
 
 
+EMULATOR_OPT = click.option(
+    "--emulator-controls/--no-emulator-controls",
+    default=None,
+    help="The emulator's admin API (/lbaas/v1/: reset, faults, timing, journal, snapshot); "
+    "default: on with the noop provider only. Env LBAAS_EMULATOR_CONTROLS.",
+)
+
+
 @click.group(cls=LbaasCli)
 @click.version_option(package_name="lbaas")
 def main() -> None:
@@ -167,8 +175,14 @@ def _url(sock: socket.socket) -> str:
     help="auto (default): haproxy when HAProxy >= 2.6 is installed, else noop (the emulator).",
 )
 @click.option("--no-worker", is_flag=True, help="Serve the API only; run `lbaas worker` separately.")
+@EMULATOR_OPT
 def serve(
-    host: str | None, port: int | None, database_url: str | None, provider: str | None, no_worker: bool
+    host: str | None,
+    port: int | None,
+    database_url: str | None,
+    provider: str | None,
+    no_worker: bool,
+    emulator_controls: bool | None,
 ) -> None:
     """Run the API (and, by default, a worker) until SIGTERM.
 
@@ -181,7 +195,12 @@ def serve(
     from lbaas.api.app import create_app
 
     settings = _settings(
-        host=host, port=port, database_url=database_url, provider=provider, run_worker=not no_worker
+        host=host,
+        port=port,
+        database_url=database_url,
+        provider=provider,
+        run_worker=not no_worker,
+        emulator_controls=emulator_controls,
     )
     settings = _resolve_provider(settings)
     sock = bind_socket(settings.host, settings.port)
@@ -191,7 +210,9 @@ def serve(
         click.echo(f"lbaas: {note}", err=True)
     database = sa.engine.make_url(settings.database_url).render_as_string()
     click.echo(
-        f"lbaas: serving on {_url(sock)} with provider {settings.provider}, database {database}", err=True
+        f"lbaas: serving on {_url(sock)} with provider {settings.provider}, database {database}"
+        + (", emulator controls on (/lbaas/v1/)" if settings.controls_for(settings.provider) else ""),
+        err=True,
     )
     config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=20)
     server = uvicorn.Server(config)
@@ -218,7 +239,10 @@ def _resolve_provider(settings: Settings) -> Settings:
     "--provider", envvar="LBAAS_PROVIDER", type=click.Choice(["noop", "haproxy", "auto"]), default=None
 )
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="Concurrent tasks in this process.")
-def worker(database_url: str | None, provider: str | None, threads: int | None) -> None:
+@EMULATOR_OPT
+def worker(
+    database_url: str | None, provider: str | None, threads: int | None, emulator_controls: bool | None
+) -> None:
     """Run task workers only (several may share one PostgreSQL database), with the status poller
     and the access-log receiver."""
     from lbaas.accesslogs import receiver_for
@@ -229,13 +253,23 @@ def worker(database_url: str | None, provider: str | None, threads: int | None) 
     from lbaas.tasks.worker import Worker
 
     settings = _resolve_provider(
-        _settings(database_url=database_url, provider=provider, worker_threads=threads)
+        _settings(
+            database_url=database_url,
+            provider=provider,
+            worker_threads=threads,
+            emulator_controls=emulator_controls,
+        )
     )
     db = _db(settings.database_url)
     box = SecretBox.from_key(load_or_create_key(settings.data_dir, settings.secret_key))
+    data_plane = make_provider(settings)
+    if settings.controls_for(settings.provider):  # injected task faults and health flips reach it too
+        from lbaas.emulator.core import Emulator
+
+        data_plane = Emulator(db, settings, data_plane).provider
     w = Worker(
         db,
-        make_provider(settings),
+        data_plane,
         threads=settings.worker_threads,
         lease=settings.lease_seconds,
         decrypt=box.decrypt,

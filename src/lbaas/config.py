@@ -24,6 +24,17 @@ def _env_int(name: str, default: int) -> int:
     return int(_env_number(name, default, int))
 
 
+def _env_bool(name: str) -> bool | None:
+    raw = (os.environ.get(name) or "").strip().lower()
+    if raw in ("", "auto"):
+        return None
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{name} must be true or false, not {raw!r}")
+
+
 @dataclasses.dataclass(frozen=True)
 class Settings:
     """Everything a process of lbaas needs to know about its environment."""
@@ -54,6 +65,15 @@ class Settings:
     #: Short directory for HAProxy's UNIX sockets (None: /run/lbaas or /tmp/lbaas-<uid>).
     run_dir: Path | None = None
     haproxy_bin: str = "haproxy"
+    # Emulator controls (reset, faults, timing, journal, snapshot): None = on with the noop provider only.
+    emulator_controls: bool | None = None
+    emulator_journal_size: int | None = None  # None: as stored (0, off, on a new database)
+    emulator_task_timing: str | None = None
+
+    def controls_for(self, provider_name: str) -> bool:
+        """Whether the emulator's admin API and hooks are on with this provider (by default only
+        with the emulator, ``noop``: a real data plane never exposes a reset unless asked)."""
+        return provider_name == "noop" if self.emulator_controls is None else self.emulator_controls
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -80,8 +100,13 @@ class Settings:
             "secret_key": os.environ.get("LBAAS_SECRET_KEY") or None,
             "run_dir": Path(os.environ["LBAAS_RUN_DIR"]) if os.environ.get("LBAAS_RUN_DIR") else None,
             "haproxy_bin": os.environ.get("LBAAS_HAPROXY_BIN") or "haproxy",
+            "emulator_controls": _env_bool("LBAAS_EMULATOR_CONTROLS"),
+            "emulator_journal_size": _env_int("LBAAS_EMULATOR_JOURNAL_SIZE", -1),
+            "emulator_task_timing": os.environ.get("LBAAS_EMULATOR_TASK_TIMING") or None,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
+        if values["emulator_journal_size"] == -1:
+            values["emulator_journal_size"] = None
         settings = cls(**values)  # type: ignore[arg-type]
         settings.validate()
         return settings
@@ -113,6 +138,10 @@ def check_database_url(url: str) -> None:
     if parsed.get_backend_name() not in ("sqlite", "postgresql"):
         shown = parsed.render_as_string(hide_password=True)
         raise ValueError(f"unsupported database {parsed.get_backend_name()!r} in {shown!r}; {hint}")
+        if self.provider not in ("noop", "haproxy"):
+            raise ValueError(f"unknown provider {self.provider!r}: use noop or haproxy")
+        if self.emulator_journal_size is not None and not 0 <= self.emulator_journal_size <= 100_000:
+            raise ValueError("LBAAS_EMULATOR_JOURNAL_SIZE must be between 0 and 100000")
 
 
 def default_database_url(data_dir: Path) -> str:

@@ -12,13 +12,16 @@ from fastapi import FastAPI
 from lbaas import __version__
 from lbaas.accesslogs import receiver_for
 from lbaas.api import errors
+from lbaas.api.emulator_middleware import EmulatorMiddleware
 from lbaas.api.entry import EntryMiddleware
+from lbaas.api.routes import emulator as emulator_routes
 from lbaas.api.routes import floating_ips, l7, listeners, load_balancers, metadata, pools, secrets, tasks
 from lbaas.api.runtime import Api, json_response
 from lbaas.certs import SecretBox, load_or_create_key
 from lbaas.config import Settings
 from lbaas.db import ipam, migrate
 from lbaas.db.engine import Database
+from lbaas.emulator.core import Emulator
 from lbaas.providers import make_provider
 from lbaas.services import auth
 from lbaas.tasks import handlers as _handlers  # noqa: F401  (registers the task bodies)
@@ -39,6 +42,11 @@ def create_app(settings: Settings, *, provider: Any = None, start_worker: bool |
     # The key that encrypts TLS secrets at rest: LBAAS_SECRET_KEY, or generated at first start.
     secret_box = SecretBox.from_key(load_or_create_key(settings.data_dir, settings.secret_key))
     provider = provider or make_provider(settings)
+    # The emulator's controls (lbaas.emulator): on with the noop provider, or by --emulator-controls.
+    emulator = Emulator(db, settings, provider) if settings.controls_for(provider.name) else None
+    if emulator is not None:
+        emulator.apply_start_settings()
+        provider = emulator.provider
     worker = Worker(
         db,
         provider,
@@ -60,6 +68,8 @@ def create_app(settings: Settings, *, provider: Any = None, start_worker: bool |
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if run_worker:
             runner.start()
+        if emulator is not None:
+            emulator.start()
         try:
             yield
         finally:
@@ -67,6 +77,8 @@ def create_app(settings: Settings, *, provider: Any = None, start_worker: bool |
                 runner.stop()
             else:
                 worker.stop()
+            if emulator is not None:
+                emulator.stop()
             db.dispose()
 
     app = FastAPI(title="lbaas", version=__version__, lifespan=lifespan, docs_url="/docs", redoc_url=None)
@@ -75,15 +87,20 @@ def create_app(settings: Settings, *, provider: Any = None, start_worker: bool |
     app.state.provider = provider
     app.state.worker = worker
     app.state.runner = runner
+    app.state.emulator = emulator
     app.state.api = Api(db, worker)
     app.state.secret_box = secret_box
     errors.install(app)
     for module in (load_balancers, listeners, pools, l7, floating_ips, secrets, tasks, metadata):
         app.include_router(module.router)
+    if emulator is not None:
+        app.include_router(emulator_routes.router)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> Any:
         return json_response({"status": "ok", "version": __version__, "provider": provider.name})
 
+    if emulator is not None:
+        app.add_middleware(EmulatorMiddleware, emulator=emulator)
     app.add_middleware(EntryMiddleware, max_body=settings.max_body_bytes)
     return app

@@ -404,3 +404,90 @@ lb_metrics = Table(
     Column("network_bps_egress", Float),  # bits per second
     Index("ix_lb_metrics_interval_start", "interval_start"),
 )
+
+# -- Emulator controls (lbaas.emulator; only used when the controls are on) ---------------------
+
+# One row (id 1): a version bumped by every change of a control, so each process can keep the
+# controls in memory and notice a change with one primary-key read; and the journal's size.
+emulator_state = Table(
+    "emulator_state",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("version", Integer, nullable=False),
+    Column("journal_size", Integer, nullable=False),
+)
+
+# Injected faults: kind http | latency | task | health. Scope columns left NULL match anything.
+emulator_faults = Table(
+    "emulator_faults",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("project_id", Integer),
+    Column("task_type", String(64)),
+    Column("method", String(8)),
+    Column("path_regex", String(1024)),
+    Column("status", Integer),
+    Column("message", Text),
+    Column("retry_after", Float),
+    Column("latency_ms", Integer),
+    Column("latency_max_ms", Integer),
+    Column("target_kind", String(8)),  # health: member | pool
+    Column("target_id", ID),
+    Column("lb_id", ID),
+    Column("health", String(16)),
+    Column("remaining", Integer),  # NULL: no limit
+    Column("probability", Float),  # NULL: always
+    Column("seed", BigInteger),
+    Column("draws", Integer, nullable=False),
+    Column("injected", Integer, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+)
+
+# Task timing rules; project_id 0 and task_type "*" are the wildcards (most specific rule wins).
+emulator_timing = Table(
+    "emulator_timing",
+    metadata,
+    Column("project_id", Integer, primary_key=True, autoincrement=False),
+    Column("task_type", String(64), primary_key=True),
+    Column("mode", String(16), nullable=False),  # immediate | delay | polls | hold
+    Column("delay_ms", Integer),
+    Column("delay_max_ms", Integer),
+    Column("polls", Integer),
+    Column("seed", BigInteger),
+    Column("draws", Integer, nullable=False),
+)
+
+# Tasks the timing controls keep from running: until released (polls_left NULL) or polled enough.
+emulator_held_tasks = Table(
+    "emulator_held_tasks",
+    metadata,
+    Column("task_id", ID, primary_key=True),
+    Column("project_id", Integer),
+    Column("mode", String(16), nullable=False),
+    Column("polls_left", Integer),
+    Column("created_at", DateTime, nullable=False),
+)
+
+# The request journal: the last ``emulator_state.journal_size`` requests, bodies redacted.
+emulator_journal = Table(
+    "emulator_journal",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", DateTime, nullable=False),
+    Column("method", String(8), nullable=False),
+    Column("path", String(2048), nullable=False),
+    Column("query", Text),
+    Column("status", Integer, nullable=False),
+    Column("latency_ms", Float, nullable=False),
+    Column("retry_count", Integer),
+    Column("request_id", String(64)),
+    Column("project_id", Integer),
+    Column("injected_fault", Integer),
+    Column("user_agent", String(255)),
+    Column("request_body", Text),
+    Column("response_body", Text),
+    Index("ix_emulator_journal_project", "project_id", "id"),
+)
+
+EMULATOR_TABLES = (emulator_state, emulator_faults, emulator_timing, emulator_held_tasks, emulator_journal)

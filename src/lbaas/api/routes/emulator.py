@@ -1,0 +1,204 @@
+"""The emulator's admin API under ``/lbaas/v1/`` (admin key only; mounted when the controls are on).
+
+Reset, injected faults (HTTP errors, latency, task failures, health flips), the request journal,
+snapshots and project keys. Every change is committed before the answer and seen by every
+process (see :mod:`lbaas.emulator.controls`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
+
+import anyio.to_thread
+from fastapi import APIRouter, Body, Query, Request
+from sqlalchemy.engine import Connection
+from starlette.responses import Response
+
+from lbaas.api.runtime import api_of
+from lbaas.api.schemas.emulator import ApiKeyBody, FaultSpec, JournalSettings, ResetBody
+from lbaas.emulator import faults, health, reset
+from lbaas.emulator import journal as journal_mod
+from lbaas.emulator.core import Emulator
+from lbaas.services import auth
+from lbaas.services.auth import Principal
+
+router = APIRouter(prefix="/lbaas/v1", tags=["emulator"])
+
+
+def emulator_of(request: Request) -> Emulator:
+    return request.app.state.emulator
+
+
+async def _admin_write(request: Request, fn: Callable[[Connection], Any], status: int = 200) -> Response:
+    """Run ``fn(conn)`` for the admin in one write transaction; controls reloaded after the commit."""
+
+    def work(conn: Connection, principal: Principal) -> Any:
+        principal.require_admin()
+        return fn(conn)
+
+    try:
+        return await api_of(request).write(request, work, status=status)
+    finally:
+        emulator_of(request).controls.changed()
+
+
+async def _admin_read(request: Request, fn: Callable[[Connection], Any]) -> Response:
+    def work(conn: Connection, principal: Principal) -> Any:
+        principal.require_admin()
+        return fn(conn)
+
+    return await api_of(request).read(request, work)
+
+
+# -- reset ----------------------------------------------------------------------------------
+
+
+@router.post("/reset", summary="Reset everything, or one project, to a fresh server's state")
+async def reset_state(request: Request, body: Annotated[ResetBody | None, Body()] = None) -> Response:
+    emu = emulator_of(request)
+    project_id = body.project_id if body is not None else None
+    removed: list[str] = []
+    if project_id is not None:  # its journal rows go too: write the ones still in memory first
+        await anyio.to_thread.run_sync(emu.journal.flush)
+
+    def work(conn: Connection) -> dict[str, Any]:
+        started = time.perf_counter()
+        if project_id is None:
+            emu.journal.discard()
+            removed.extend(
+                reset.reset_all(
+                    conn,
+                    project_name=emu.settings.project_name,
+                    journal_size=emu.start_journal_size,
+                )
+            )
+            emu.after_reset(conn)
+        else:
+            removed.extend(reset.reset_project(conn, project_id))
+        return {
+            "reset": "all" if project_id is None else "project",
+            "project_id": project_id,
+            "load_balancers_removed": len(removed),
+            "took_ms": round((time.perf_counter() - started) * 1000, 3),
+        }
+
+    response = await _admin_write(request, work)
+    if removed:
+        await anyio.to_thread.run_sync(emu.remove_from_data_plane, removed)
+    return response
+
+
+# -- faults ---------------------------------------------------------------------------------
+
+
+@router.get("/faults", summary="Active injected faults (with all=true also spent ones)")
+async def list_faults(request: Request, all: bool = False) -> Response:  # noqa: A002 - query name
+    return await _admin_read(request, lambda c: {"results": faults.list_(c, include_spent=all)})
+
+
+@router.post("/faults", status_code=201, summary="Inject a fault: http, latency, task or health")
+async def add_fault(request: Request, body: Annotated[FaultSpec, Body()]) -> Response:
+    emu = emulator_of(request)
+    spec = body.model_dump(exclude_none=True)
+
+    def work(conn: Connection) -> dict[str, Any]:
+        fault = faults.add(conn, spec)
+        if fault["kind"] == "health":
+            lb_id = fault["load_balancer_id"]
+            health.refresh(conn, lb_id, emu.inner_provider.health(lb_id))
+        return fault
+
+    return await _admin_write(request, work, status=201)
+
+
+def _clear(emu: Emulator, fault_id: int | None, kind: str | None) -> Callable[[Connection], Any]:
+    def work(conn: Connection) -> dict[str, Any]:
+        rows = faults.clear(conn, fault_id, kind)
+        for lb_id in {r.lb_id for r in rows if r.kind == "health" and r.lb_id}:
+            health.refresh(conn, lb_id, emu.inner_provider.health(lb_id))
+        return {"removed": len(rows)}
+
+    return work
+
+
+@router.delete("/faults", summary="Clear every injected fault (or those of one kind)")
+async def clear_faults(
+    request: Request, kind: Literal["http", "latency", "task", "health"] | None = None
+) -> Response:
+    return await _admin_write(request, _clear(emulator_of(request), None, kind))
+
+
+@router.delete("/faults/{fault_id}", summary="Clear one injected fault")
+async def clear_fault(request: Request, fault_id: int) -> Response:
+    return await _admin_write(request, _clear(emulator_of(request), fault_id, None))
+
+
+# -- journal --------------------------------------------------------------------------------
+
+
+@router.get("/journal", summary="The last requests to the Gcore API, bodies redacted")
+async def read_journal(
+    request: Request,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+    method: str | None = None,
+    path: Annotated[str | None, Query(description="Regular expression searched in the path.")] = None,
+    status: int | None = None,
+    min_status: int | None = None,
+    project_id: int | None = None,
+    injected: bool | None = None,
+    retried: bool | None = None,
+    since_id: int | None = None,
+) -> Response:
+    await anyio.to_thread.run_sync(emulator_of(request).journal.flush)
+    return await _admin_read(
+        request,
+        lambda c: journal_mod.query(
+            c,
+            limit=limit,
+            method=method,
+            path=path,
+            status=status,
+            min_status=min_status,
+            project_id=project_id,
+            injected=injected,
+            retried=retried,
+            since_id=since_id,
+        ),
+    )
+
+
+@router.put("/journal", summary="Set how many requests the journal keeps (0: off)")
+async def set_journal(request: Request, body: JournalSettings) -> Response:
+    def work(conn: Connection) -> dict[str, Any]:
+        journal_mod.set_size(conn, body.size)
+        return {"size": body.size}
+
+    return await _admin_write(request, work)
+
+
+@router.delete("/journal", summary="Empty the journal")
+async def clear_journal(request: Request) -> Response:
+    emu = emulator_of(request)
+    await anyio.to_thread.run_sync(emu.journal.flush)
+
+    def work(conn: Connection) -> dict[str, Any]:
+        journal_mod.clear(conn)
+        return {"size": journal_mod.size_of(conn)}
+
+    return await _admin_write(request, work)
+
+
+# -- keys -----------------------------------------------------------------------------------
+
+
+@router.post("/projects/{project_id}/api-keys", status_code=201, summary="A new key for one project")
+async def create_api_key(
+    request: Request, project_id: int, body: Annotated[ApiKeyBody | None, Body()] = None
+) -> Response:
+    def work(conn: Connection) -> dict[str, Any]:
+        key_id, token = auth.create(conn, project_id, body.name if body else None)
+        return {"id": key_id, "project_id": project_id, "token": token}
+
+    return await _admin_write(request, work, status=201)

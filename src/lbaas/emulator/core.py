@@ -1,0 +1,55 @@
+"""The emulator of one process: its controls cache, journal writer and provider wrapper."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from lbaas.config import Settings
+from lbaas.db.engine import Database
+from lbaas.emulator import journal as journal_mod
+from lbaas.emulator.controls import Controls
+from lbaas.emulator.provider import EmulatedProvider
+
+log = logging.getLogger("lbaas.emulator")
+
+
+class Emulator:
+    """Built once per process when the controls are on (``Settings.controls_enabled``)."""
+
+    def __init__(self, db: Database, settings: Settings, provider: Any) -> None:
+        self.db = db
+        self.settings = settings
+        self.controls = Controls(db)
+        self.journal = journal_mod.Journal(db, self.controls)
+        self.inner_provider = provider
+        self.provider = EmulatedProvider(provider, db, self.controls)
+
+    def apply_start_settings(self) -> None:
+        """Write the start settings that were given (environment) into the shared controls."""
+        if self.settings.emulator_journal_size is not None:
+            with self.db.write() as conn:
+                journal_mod.set_size(conn, self.settings.emulator_journal_size)
+        self.controls.changed()
+
+    @property
+    def start_journal_size(self) -> int:
+        """The journal size a reset returns to."""
+        return self.settings.emulator_journal_size or 0
+
+    def after_reset(self, conn: Any) -> None:
+        """Restore the start settings inside a full reset's transaction."""
+
+    def start(self) -> None:
+        self.journal.start()
+
+    def stop(self) -> None:
+        self.journal.stop()
+
+    def remove_from_data_plane(self, lb_ids: list[str]) -> None:
+        """Tell the data plane that reset or replaced load balancers are gone (errors are logged)."""
+        for lb_id in lb_ids:
+            try:
+                self.inner_provider.remove(lb_id)
+            except Exception:  # noqa: BLE001 - the rows are gone already; a leftover is only logged
+                log.exception("emulator: provider could not remove load balancer %s", lb_id)

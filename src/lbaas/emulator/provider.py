@@ -1,0 +1,116 @@
+"""The provider wrapper that carries task faults and health flips to any provider.
+
+``EmulatedProvider(inner, ...)`` is what the worker talks to when the controls are on. Before
+it passes ``apply``/``remove``/``failover`` on, it looks for a ``task`` fault matching the task
+that is running on that load balancer; one that fires raises
+:class:`lbaas.errors.ProviderError` with the fault's text, so the task fails through the
+worker's normal failure path (task ERROR, resources ERROR) and the data plane is not touched.
+``health`` reports the inner provider's measurement with the flips on top. Everything else
+(``name``, ``inline``, ``stats``, the noop provider's ``calls``) is the inner provider's.
+
+Tasks that never reach the data plane (floating IPs, secrets) cannot be failed this way.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+from typing import Any
+
+import sqlalchemy as sa
+
+from lbaas.db import tables
+from lbaas.db.engine import Database
+from lbaas.emulator import faults, health
+from lbaas.emulator.controls import Controls
+from lbaas.errors import ProviderError
+
+log = logging.getLogger("lbaas.emulator")
+
+T = tables.tasks
+DEFAULT_ERROR = "injected failure (lbaas emulator)"
+
+
+class EmulatedProvider:
+    """A provider with the emulator's task faults and health flips (see the module doc)."""
+
+    def __init__(self, inner: Any, db: Database, controls: Controls) -> None:
+        self.inner = inner
+        self.db = db
+        self.controls = controls
+        # A task calls the provider up to twice (failover, resize): it draws once.
+        self._decided: collections.OrderedDict[str, str | None] = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    # -- task faults ---------------------------------------------------------------
+    def _running_task(self, lb_id: str) -> Any:
+        with self.db.read() as conn:
+            return conn.execute(
+                sa.select(T.c.id, T.c.task_type, T.c.project_id)
+                .where(T.c.lock_key == lb_id, T.c.state == "RUNNING")
+                .order_by(T.c.seq)
+                .limit(1)
+            ).first()
+
+    def _decide(self, task: Any, candidates: list[Any]) -> str | None:
+        for fault in candidates:
+            with self.db.write() as conn:
+                outcome = faults.draw(conn, fault.id)
+            if outcome is not None and outcome.fire:
+                log.warning(
+                    "emulator: injected fault %s (task) into task %s (%s): %s",
+                    fault.id,
+                    task.id,
+                    task.task_type,
+                    fault.message or DEFAULT_ERROR,
+                )
+                self.controls.changed()
+                return fault.message or DEFAULT_ERROR
+        return None
+
+    def _maybe_fail(self, lb_id: str) -> None:
+        view = self.controls.view(max_age=0)  # workers may run in other processes: always current
+        if not view.tasks:
+            return
+        task = self._running_task(lb_id)
+        if task is None:
+            return
+        with self._lock:
+            if task.id in self._decided:
+                error = self._decided[task.id]
+                if error is not None:
+                    raise ProviderError(error)
+                return
+        candidates = [f for f in view.tasks if f.matches_task(task.task_type, task.project_id)]
+        error = self._decide(task, candidates) if candidates else None
+        with self._lock:
+            self._decided[task.id] = error
+            while len(self._decided) > 1000:
+                self._decided.popitem(last=False)
+        if error is not None:
+            raise ProviderError(error)
+
+    def apply(self, graph: Any) -> None:
+        self._maybe_fail(graph.id)
+        self.inner.apply(graph)
+
+    def remove(self, lb_id: str) -> None:
+        self._maybe_fail(lb_id)
+        self.inner.remove(lb_id)
+
+    def failover(self, lb_id: str) -> None:
+        self._maybe_fail(lb_id)
+        self.inner.failover(lb_id)
+
+    # -- health flips ----------------------------------------------------------------
+    def health(self, lb_id: str) -> dict[str, str | None]:
+        measured = self.inner.health(lb_id)
+        flips = [f for f in self.controls.view().health if f.lb_id == lb_id]
+        if not flips:
+            return measured
+        with self.db.read() as conn:
+            return {**measured, **health.overrides(conn, lb_id, flips)}
