@@ -102,5 +102,9 @@ def create_app(settings: Settings, *, provider: Any = None, start_worker: bool |
 
     if emulator is not None:
         app.add_middleware(EmulatorMiddleware, emulator=emulator)
-    app.add_middleware(EntryMiddleware, max_body=settings.max_body_bytes)
+    app.add_middleware(
+        EntryMiddleware,
+        max_body=settings.max_body_bytes,
+        large_bodies=("/lbaas/v1/snapshot",) if emulator is not None else (),
+    )
     return app

@@ -135,11 +135,17 @@ def _too_large(max_body: int) -> Refusal:
 
 
 class EntryMiddleware:
-    """Give every request an id (``X-Request-ID``) and refuse what :mod:`lbaas.api.entry` refuses."""
+    """Give every request an id (``X-Request-ID``) and refuse what :mod:`lbaas.api.entry` refuses.
 
-    def __init__(self, app: ASGIApp, max_body: int) -> None:
+    ``large_bodies``: path prefixes allowed :attr:`LARGE_BODY` bytes (the emulator's snapshot import).
+    """
+
+    LARGE_BODY = 256 << 20
+
+    def __init__(self, app: ASGIApp, max_body: int, large_bodies: tuple[str, ...] = ()) -> None:
         self.app = app
         self.max_body = max_body
+        self.large_bodies = large_bodies
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -166,14 +172,17 @@ class EntryMiddleware:
 
     async def _screen(self, scope: Scope, receive: Receive) -> Receive:
         """Check the request; the ``receive`` the app reads the (already read) body from."""
+        max_body = self.max_body
+        if self.large_bodies and scope.get("path", "").startswith(self.large_bodies):
+            max_body = max(max_body, self.LARGE_BODY)
         length = next((v for k, v in scope["headers"] if k == b"content-length"), None)
-        if length is not None and (not length.isdigit() or int(length) > self.max_body):
-            raise _too_large(self.max_body)
+        if length is not None and (not length.isdigit() or int(length) > max_body):
+            raise _too_large(max_body)
         screen_path(scope.get("path", ""))
         screen_query(scope.get("query_string", b""))
         if scope.get("method") not in BODY_METHODS:
             return receive
-        body = await read_body(receive, self.max_body)
+        body = await read_body(receive, max_body)
         if body.strip():
             screen_json(body)
         replayed = False

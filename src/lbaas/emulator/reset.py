@@ -37,7 +37,8 @@ _SERIAL = ((t.projects, "id"), (t.api_keys, "id"), (t.tasks, "seq"), (t.idempote
 _SERIAL += ((t.emulator_faults, "id"), (t.emulator_journal, "id"))
 
 
-def _restart_sequences(conn: Connection) -> None:
+def restart_sequences(conn: Connection) -> None:
+    """Move PostgreSQL's id sequences to just past the rows that exist (after deletes or explicit ids)."""
     if conn.dialect.name != "postgresql":
         return  # SQLite hands out max(rowid) + 1 by itself
     for table, column in _SERIAL:
@@ -72,7 +73,7 @@ def reset_all(conn: Connection, *, project_name: str, journal_size: int) -> list
     )
     conn.execute(STATE.update().where(STATE.c.id == 1).values(journal_size=journal_size))
     bump(conn)
-    _restart_sequences(conn)
+    restart_sequences(conn)
     return lb_ids
 
 

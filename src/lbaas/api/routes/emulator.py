@@ -12,15 +12,17 @@ from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 import anyio.to_thread
+import orjson
 from fastapi import APIRouter, Body, Query, Request
 from sqlalchemy.engine import Connection
 from starlette.responses import Response
 
 from lbaas.api.runtime import api_of
 from lbaas.api.schemas.emulator import ApiKeyBody, FaultSpec, JournalSettings, ResetBody
-from lbaas.emulator import faults, health, reset
+from lbaas.emulator import faults, health, reset, snapshot
 from lbaas.emulator import journal as journal_mod
 from lbaas.emulator.core import Emulator
+from lbaas.errors import ValidationFailed
 from lbaas.services import auth
 from lbaas.services.auth import Principal
 
@@ -188,6 +190,51 @@ async def clear_journal(request: Request) -> Response:
         return {"size": journal_mod.size_of(conn)}
 
     return await _admin_write(request, work)
+
+
+# -- snapshots ------------------------------------------------------------------------------
+
+
+@router.get("/snapshot", summary="Export one project's whole state as one JSON document")
+async def export_snapshot(request: Request, project_id: int) -> Response:
+    return await _admin_read(request, lambda c: snapshot.export(c, project_id))
+
+
+@router.post(
+    "/snapshot",
+    summary="Import a snapshot (ids kept; 409 on existing ids unless replace=true)",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"type": "object", "description": "A snapshot."}}},
+        }
+    },
+)
+async def import_snapshot(request: Request, project_id: int | None = None, replace: bool = False) -> Response:
+    emu = emulator_of(request)
+    try:
+        doc = orjson.loads(await request.body())
+    except orjson.JSONDecodeError as exc:
+        raise ValidationFailed.field("body", "Malformed JSON body") from exc
+    box = request.app.state.secret_box
+    outcome: dict[str, Any] = {}
+
+    def reencrypt(ciphertext: str) -> str | None:
+        try:
+            return box.encrypt(box.decrypt(ciphertext))
+        except ValueError:
+            return None
+
+    def work(conn: Connection) -> dict[str, Any]:
+        result = snapshot.import_(conn, doc, project_id=project_id, replace=replace, reencrypt=reencrypt)
+        outcome.update(result)
+        return result
+
+    response = await _admin_write(request, work)
+    if outcome:
+        await anyio.to_thread.run_sync(emu.remove_from_data_plane, outcome["replaced"])
+        await anyio.to_thread.run_sync(emu.apply_to_data_plane, outcome["load_balancers"])
+    return response
 
 
 # -- keys -----------------------------------------------------------------------------------
