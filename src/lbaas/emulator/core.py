@@ -54,7 +54,8 @@ class Emulator:
             try:
                 with self.db.read() as conn:
                     graph = load_graph(conn, lb_id)
-                self.inner_provider.apply(graph)
+                if graph is not None:
+                    self.inner_provider.apply(graph)
             except Exception:  # noqa: BLE001 - the rows are in; the next task on the LB re-applies
                 log.exception("emulator: provider could not apply imported load balancer %s", lb_id)
 

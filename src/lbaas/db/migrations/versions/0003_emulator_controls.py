@@ -3,8 +3,8 @@
 The tables of lbaas.emulator (reset, fault injection, task timing, journal). They are
 created on every server; only a server with the controls on uses them.
 
-Revision ID: 0002
-Revises: 0001
+Revision ID: 0003
+Revises: 0002
 Create Date: 2026-11-30 01:36:32.179613
 """
 
@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002"
-down_revision = "0001"
+revision = "0003"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
