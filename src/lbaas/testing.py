@@ -94,7 +94,8 @@ class Emulator:
     def set_timing(
         self, mode: str, *, task_type: str | None = None, project_id: int | None = None, **values: Any
     ) -> dict[str, Any]:
-        """One timing rule: ``immediate``, ``delay`` (delay_ms, delay_max_ms, seed), ``polls`` (polls), ``hold``."""
+        """Set one timing rule: ``immediate``, ``delay`` (delay_ms, delay_max_ms, seed),
+        ``polls`` (polls) or ``hold``."""
         body = self._scope(mode=mode, task_type=task_type, project_id=project_id, **values)
         return self.call("PUT", "/timing", json=body)
 
@@ -128,7 +129,9 @@ class Emulator:
         """New matching tasks read FINISHED from their ``polls``-th ``GET /cloud/v1/tasks/{id}`` on."""
         return self.set_timing("polls", task_type=task_type, project_id=project_id, polls=polls)
 
-    def immediate_tasks(self, task_type: str | None = None, *, project_id: int | None = None) -> dict[str, Any]:
+    def immediate_tasks(
+        self, task_type: str | None = None, *, project_id: int | None = None
+    ) -> dict[str, Any]:
         """Matching tasks finish inside the request that queues them (the default)."""
         return self.set_timing("immediate", task_type=task_type, project_id=project_id)
 
@@ -202,7 +205,9 @@ class Emulator:
         self, status: str, *, member_id: str | None = None, pool_id: str | None = None
     ) -> dict[str, Any]:
         """Report a member (or every member of a pool) as UP, DOWN, DRAIN, MAINT or NO_CHECK."""
-        return self.add_fault(kind="health", status=status, **self._scope(member_id=member_id, pool_id=pool_id))
+        return self.add_fault(
+            kind="health", status=status, **self._scope(member_id=member_id, pool_id=pool_id)
+        )
 
     def faults(self, all: bool = False) -> list[dict[str, Any]]:  # noqa: A002 - mirrors the API
         """The active faults (with all=True also spent ones)."""
@@ -216,7 +221,9 @@ class Emulator:
     def journal(self, **filters: Any) -> list[dict[str, Any]]:
         """The newest requests (oldest first): limit, method, path (regex), status, min_status,
         project_id, injected, retried, since_id."""
-        params = {k: (str(v).lower() if isinstance(v, bool) else v) for k, v in filters.items() if v is not None}
+        params = {
+            k: (str(v).lower() if isinstance(v, bool) else v) for k, v in filters.items() if v is not None
+        }
         return self.call("GET", "/journal", params=params)["results"]
 
     def clear_journal(self) -> None:
@@ -312,7 +319,9 @@ def run_inprocess(data_dir: Path, admin_key: str, journal: int) -> Iterator[str]
         emulator_journal_size=journal,
     )
     server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning", access_log=False)
+        uvicorn.Config(
+            create_app(settings), host="127.0.0.1", port=port, log_level="warning", access_log=False
+        )
     )
     thread = threading.Thread(target=server.run, name="lbaas-emulator", daemon=True)
     thread.start()
@@ -370,12 +379,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption("--lbaas-url", default=None, help="Use a running lbaas with emulator controls instead.")
     group.addoption("--lbaas-admin-key", default=None, help="Its admin key (with --lbaas-url).")
-    group.addoption("--lbaas-journal", type=int, default=None, help=f"Requests journaled ({DEFAULT_JOURNAL}).")
+    group.addoption(
+        "--lbaas-journal", type=int, default=None, help=f"Requests journaled ({DEFAULT_JOURNAL})."
+    )
     parser.addini("lbaas_mode", "inprocess or subprocess", default="inprocess")
 
 
 @pytest.fixture(scope="session")
-def lbaas_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
+def lbaas_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Emulator]:
     """The session's emulator (started once); most tests want ``lbaas`` instead."""
     config = request.config
     url = config.getoption("--lbaas-url")

@@ -61,7 +61,11 @@ def export(conn: Connection, project_id: int) -> dict[str, Any]:
     busy = conn.execute(
         sa.select(sa.func.count())
         .select_from(t.tasks)
-        .where(t.tasks.c.project_id == project_id, t.tasks.c.state.in_(ACTIVE_STATES))
+        .where(
+            t.tasks.c.project_id == project_id,
+            t.tasks.c.state.in_(ACTIVE_STATES),
+            t.tasks.c.internal.is_(False),  # an internal apply holds no row (lbaas.db.lifecycle)
+        )
     ).scalar_one()
     if busy:
         raise Conflict(
@@ -165,13 +169,16 @@ def _remove(conn: Connection, found: dict[str, list[Any]]) -> list[str]:
     lb_ids |= {h.lb_id for name, hits in found.items() if name in children for h in hits}
     lb_ids = sorted(lb_ids)
     if lb_ids:
+        T = t.tasks
         busy = conn.execute(
-            sa.select(t.tasks.c.lock_key).where(
-                t.tasks.c.lock_key.in_(lb_ids), t.tasks.c.state.in_(ACTIVE_STATES)
+            sa.select(T.c.lock_key).where(
+                T.c.lock_key.in_(lb_ids), T.c.state.in_(ACTIVE_STATES), T.c.internal.is_(False)
             )
         ).first()
         if busy is not None:
             raise Conflict(f"Load balancer {busy.lock_key} has unfinished tasks; it cannot be replaced now")
+        # An internal apply still waiting on a replaced LB would only find it gone.
+        conn.execute(T.delete().where(T.c.lock_key.in_(lb_ids), T.c.state == "NEW", T.c.internal.is_(True)))
     for lb_id in lb_ids:
         delete_lb_rows(conn, lb_id)
     for hit in found.get("floating_ips", []):
