@@ -88,7 +88,9 @@ def create_app(settings: Settings, *, provider: Any = None, start_worker: bool |
     app.state.worker = worker
     app.state.runner = runner
     app.state.emulator = emulator
-    app.state.api = Api(db, worker)
+    app.state.api = Api(db, worker, task_timing=emulator)
+    if emulator is not None:
+        emulator.attach(worker)
     app.state.secret_box = secret_box
     errors.install(app)
     for module in (load_balancers, listeners, pools, l7, floating_ips, secrets, tasks, metadata):

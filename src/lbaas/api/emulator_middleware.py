@@ -5,6 +5,9 @@ id) and watches only the Gcore API (``/cloud/...``): the admin API, docs and hea
 never delayed, failed or journaled. When no request fault is active and the journal is off, a
 request costs one cached-version comparison (see :mod:`lbaas.emulator.controls`).
 
+While a timing rule or a held task exists, a client's ``GET /cloud/v1/tasks/{id}`` is counted
+for the ``polls`` timing mode (the poll that releases a task runs it before it is answered).
+
 An ``http`` fault answers before the request reaches any route, so it changes nothing and a
 client's retry is safe; a ``latency`` fault delays the request and lets it through. The first
 matching fault (oldest first) that fires wins; each firing is logged and marked in the journal.
@@ -18,16 +21,18 @@ import re
 import time
 from typing import Any
 
+import anyio.to_thread
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from lbaas.emulator import faults
+from lbaas.emulator import faults, timing
 from lbaas.emulator import journal as journal_mod
 from lbaas.emulator.controls import Fault
 from lbaas.emulator.core import Emulator
 
 log = logging.getLogger("lbaas.emulator")
 
+_TASK = re.compile(r"^/cloud/v1/tasks/([0-9a-fA-F-]{36})$")
 # /cloud/v1/<collection>/<project_id>/... names a project (regions/<id> names a region).
 _PROJECT = re.compile(r"^/cloud/v\d+/(?!regions/)[a-z0-9_]+/(\d+)(?:/|$)")
 
@@ -50,10 +55,26 @@ class EmulatorMiddleware:
             await self.app(scope, receive, send)
             return
         view = await self.emulator.controls.view_async()
+        polled = None
+        if view.timing and scope["method"] == "GET":
+            m = _TASK.match(scope["path"])
+            polled = m.group(1) if m else None
         if not view.watches_requests:
+            if polled is not None:
+                await self._count_poll(polled)
             await self.app(scope, receive, send)
             return
-        await self._watched(scope, receive, send, view.requests, view.journal_size > 0)
+        await self._watched(scope, receive, send, view.requests, view.journal_size > 0, polled)
+
+    async def _count_poll(self, task_id: str) -> None:
+        """A client polled a task: the poll a ``polls`` rule waits for runs it first."""
+
+        def work(conn: Any) -> bool:
+            return timing.count_poll(conn, task_id)
+
+        if await self.emulator.db.write_async(work):
+            self.emulator.controls.changed()
+            await anyio.to_thread.run_sync(self.emulator.run_now, [task_id])
 
     async def _fire(self, fault: Fault) -> Any:
         def work(conn: Any) -> Any:
@@ -66,7 +87,13 @@ class EmulatorMiddleware:
         return None
 
     async def _watched(
-        self, scope: Scope, receive: Receive, send: Send, request_faults: tuple[Fault, ...], journal: bool
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        request_faults: tuple[Fault, ...],
+        journal: bool,
+        polled: str | None,
     ) -> None:
         started = time.perf_counter()
         method, path = scope["method"], scope["path"]
@@ -125,6 +152,8 @@ class EmulatorMiddleware:
                     await _drain(receive_noted)
                 await self._answer(fault, request_id or "", send_noted)
             else:
+                if polled is not None:  # only a poll the server answers counts
+                    await self._count_poll(polled)
                 await self.app(scope, receive_noted if journal else receive, send_noted)
         finally:
             if journal:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import anyio.to_thread
 import orjson
@@ -32,11 +32,19 @@ def json_response(data: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(data), status_code=status, media_type=JSON)
 
 
+class TaskTiming(Protocol):
+    """A hook that decides when the tasks a request queued may run (the emulator's task timing)."""
+
+    def queued(self, conn: Connection, task_ids: list[str]) -> Callable[[], None] | None:
+        """Called in the transaction that queued ``task_ids``; may return a call for after the commit."""
+
+
 class Api:
-    def __init__(self, db: Database, worker: Worker) -> None:
+    def __init__(self, db: Database, worker: Worker, task_timing: TaskTiming | None = None) -> None:
         self.db = db
         self.worker = worker
         self.capabilities = worker.ctx.provider.capabilities
+        self.task_timing = task_timing
 
     def _scoped(
         self, request: Request, conn: Connection, token: str, project_id: int | None, region_id: int | None
@@ -124,21 +132,25 @@ class Api:
         token = auth.parse_header(request.headers.get("authorization"))
         fp, window, look = await self._replay_key(request)
 
-        def work(conn: Connection) -> tuple[int, bytes, list[str]]:
+        timing = self.task_timing
+
+        def work(conn: Connection) -> tuple[int, bytes, list[str], Callable[[], None] | None]:
             scoped = self._scoped(request, conn, token, project_id, region_id)
             principal = scoped.principal if isinstance(scoped, Ctx) else scoped
             if look:
                 seen = idempotency.lookup(conn, principal.key_id, fp, window)
                 if seen is not None:
-                    return seen[0], seen[1], []
+                    return seen[0], seen[1], [], None
             result = fn(conn, scoped)
             ids = [result] if isinstance(result, str) else list(result)
             payload = orjson.dumps({"tasks": ids})
             idempotency.record(conn, principal.key_id, fp, 200, payload)
-            return 200, payload, ids
+            return 200, payload, ids, timing.queued(conn, ids) if timing is not None and ids else None
 
-        status, payload, ids = await self.db.write_async(work)
+        status, payload, ids, after = await self.db.write_async(work)
         await self.kick(ids)
+        if after is not None:
+            after()
         return Response(payload, status_code=status, media_type=JSON)
 
     async def kick(self, task_ids: list[str]) -> None:

@@ -91,7 +91,7 @@ class View:
     requests: tuple[Fault, ...] = ()  # http and latency faults, oldest first
     tasks: tuple[Fault, ...] = ()
     health: tuple[Fault, ...] = ()
-    timing: bool = False  # any timing rule is set (else every task is immediate)
+    timing: bool = False  # a rule other than immediate, or a held task (else every task is immediate)
 
     @property
     def watches_requests(self) -> bool:
@@ -151,7 +151,9 @@ class Controls:
     @staticmethod
     def _load(conn: Connection, version: int, journal_size: int) -> View:
         faults = [Fault.of(r) for r in active_faults(conn)]
-        timing = conn.execute(sa.select(TIMING.c.mode).limit(1)).first() is not None
+        rule = sa.select(TIMING.c.mode).where(TIMING.c.mode != "immediate").limit(1)
+        held = sa.select(tables.emulator_held_tasks.c.task_id).limit(1)
+        timing = conn.execute(rule).first() is not None or conn.execute(held).first() is not None
         return View(
             version=version,
             journal_size=journal_size,

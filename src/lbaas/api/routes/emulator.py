@@ -1,8 +1,8 @@
 """The emulator's admin API under ``/lbaas/v1/`` (admin key only; mounted when the controls are on).
 
-Reset, injected faults (HTTP errors, latency, task failures, health flips), the request journal,
-snapshots and project keys. Every change is committed before the answer and seen by every
-process (see :mod:`lbaas.emulator.controls`).
+Reset, injected faults (HTTP errors, latency, task failures, health flips), task timing (delay,
+polls, hold and release), the request journal, snapshots and project keys. Every change is
+committed before the answer and seen by every process (see :mod:`lbaas.emulator.controls`).
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
+from uuid import UUID
 
 import anyio.to_thread
 import orjson
@@ -18,9 +19,17 @@ from sqlalchemy.engine import Connection
 from starlette.responses import Response
 
 from lbaas.api.runtime import api_of
-from lbaas.api.schemas.emulator import ApiKeyBody, FaultSpec, JournalSettings, ResetBody
-from lbaas.emulator import faults, health, reset, snapshot
+from lbaas.api.schemas.emulator import (
+    ApiKeyBody,
+    FaultSpec,
+    JournalSettings,
+    ReleaseBody,
+    ResetBody,
+    TimingRule,
+)
+from lbaas.emulator import faults, health, reset, snapshot, timing
 from lbaas.emulator import journal as journal_mod
+from lbaas.emulator.controls import bump
 from lbaas.emulator.core import Emulator
 from lbaas.errors import ValidationFailed
 from lbaas.services import auth
@@ -135,6 +144,74 @@ async def clear_faults(
 @router.delete("/faults/{fault_id}", summary="Clear one injected fault")
 async def clear_fault(request: Request, fault_id: int) -> Response:
     return await _admin_write(request, _clear(emulator_of(request), fault_id, None))
+
+
+# -- task timing ----------------------------------------------------------------------------
+
+
+@router.get("/timing", summary="Task timing rules in force, and the tasks held back")
+async def get_timing(request: Request) -> Response:
+    return await _admin_read(request, timing.describe)
+
+
+@router.put("/timing", summary="Set when new tasks run: immediate, delay, polls or hold")
+async def set_timing(request: Request, body: TimingRule) -> Response:
+    rule = timing.Rule(
+        mode=body.mode,
+        project_id=body.project_id or timing.ANY_PROJECT,
+        task_type=body.task_type or timing.ANY_TYPE,
+        delay_ms=body.delay_ms,
+        delay_max_ms=body.delay_max_ms,
+        polls=body.polls,
+        seed=body.seed,
+    )
+    return await _admin_write(request, lambda c: timing.set_rule(c, rule))
+
+
+@router.delete("/timing", summary="Back to the start settings, or remove one rule")
+async def delete_timing(
+    request: Request, project_id: int | None = None, task_type: str | None = None
+) -> Response:
+    emu = emulator_of(request)
+
+    def work(conn: Connection) -> dict[str, Any]:
+        if project_id is None and task_type is None:
+            timing.restore(conn, emu.start_rules)
+        else:
+            timing.delete_rule(conn, project_id or timing.ANY_PROJECT, task_type or timing.ANY_TYPE)
+        return timing.describe(conn)
+
+    return await _admin_write(request, work)
+
+
+@router.get("/tasks/held", summary="Tasks waiting for a release or for polls")
+async def held_tasks(request: Request, project_id: int | None = None) -> Response:
+    return await _admin_read(request, lambda c: {"results": timing.held(c, project_id)})
+
+
+async def _release(request: Request, task_id: str | None, project_id: int | None) -> Response:
+    emu = emulator_of(request)
+    released: list[str] = []
+
+    def work(conn: Connection) -> dict[str, Any]:
+        released.extend(timing.release(conn, task_id, project_id))
+        bump(conn)
+        return {"released": list(released)}
+
+    response = await _admin_write(request, work)
+    if released:  # they run now, in queue order (a task behind another waits for it)
+        await anyio.to_thread.run_sync(emu.run_now, released)
+    return response
+
+
+@router.post("/tasks/release", summary="Release every held task (or one project's)")
+async def release_all(request: Request, body: Annotated[ReleaseBody | None, Body()] = None) -> Response:
+    return await _release(request, None, body.project_id if body else None)
+
+
+@router.post("/tasks/{task_id}/release", summary="Release one held task")
+async def release_one(request: Request, task_id: UUID) -> Response:
+    return await _release(request, str(task_id), None)
 
 
 # -- journal --------------------------------------------------------------------------------

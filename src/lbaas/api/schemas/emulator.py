@@ -81,6 +81,29 @@ class HealthFault(Body):
 FaultSpec = Annotated[HttpFault | LatencyFault | TaskFault | HealthFault, Field(discriminator="kind")]
 
 
+class TimingRule(Body):
+    """When new tasks run: ``immediate``, ``delay`` (delay_ms, optional delay_max_ms and seed),
+    ``polls`` or ``hold``."""
+
+    mode: Literal["immediate", "delay", "polls", "hold"]
+    project_id: Annotated[int, Field(ge=1)] | None = Field(
+        None, description="Only this project (default any)."
+    )
+    task_type: TaskType | None = Field(None, description="Only this Gcore task_type (default any).")
+    delay_ms: Annotated[int, Field(ge=0, le=3_600_000)] | None = None
+    delay_max_ms: Annotated[int, Field(ge=0, le=3_600_000)] | None = None
+    polls: Annotated[int, Field(ge=1, le=10_000)] | None = Field(
+        None, description="The poll of GET /cloud/v1/tasks/{id} that reads FINISHED."
+    )
+    seed: Seed | None = None
+
+
+class ReleaseBody(Body):
+    """Empty: release every held task. ``project_id``: only that project's."""
+
+    project_id: int | None = None
+
+
 class JournalSettings(Body):
     size: Annotated[int, Field(ge=0, le=100_000)] = Field(..., description="Requests kept; 0: off.")
 
