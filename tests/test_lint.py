@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_ruff_check() -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "ruff", "check", "src", "tests", "bench"],
+        [sys.executable, "-m", "ruff", "check", "src", "tests", "bench", "examples"],
         cwd=ROOT,
         capture_output=True,
         text=True,
