@@ -91,7 +91,12 @@ class LbaasCli(click.Group):
 
 def _settings(**overrides: object) -> Settings:
     try:
-        return Settings.from_env(**overrides)
+        settings = Settings.from_env(**overrides)
+        if settings.emulator_task_timing is not None:
+            from lbaas.emulator.timing import parse
+
+            parse(settings.emulator_task_timing)  # a ValueError names the rule it cannot read
+        return settings
     except ValueError as exc:  # the message names the flag or variable to fix
         raise click.ClickException(str(exc)) from exc
 

@@ -140,10 +140,6 @@ def check_database_url(url: str) -> None:
         raise ValueError(f"unsupported database {parsed.get_backend_name()!r} in {shown!r}; {hint}")
         if self.provider not in ("noop", "haproxy"):
             raise ValueError(f"unknown provider {self.provider!r}: use noop or haproxy")
-        if self.emulator_task_timing is not None:
-            from lbaas.emulator.timing import parse  # ValueError with the rule it cannot read
-
-            parse(self.emulator_task_timing)
         if self.emulator_journal_size is not None and not 0 <= self.emulator_journal_size <= 100_000:
             raise ValueError("LBAAS_EMULATOR_JOURNAL_SIZE must be between 0 and 100000")
 

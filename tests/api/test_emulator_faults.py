@@ -6,6 +6,7 @@ session), and the ``controls`` fixture clears what a test left behind.
 
 from __future__ import annotations
 
+import threading
 import time
 
 import gcore
@@ -257,7 +258,8 @@ def test_quiet_controls_cost_no_query_per_request(server, project) -> None:
     seen: list[str] = []
 
     def count(_conn, _cursor, statement, *_args) -> None:
-        if "emulator" in statement:
+        # Only the request path: task runs (inline or background) read the version on purpose.
+        if "emulator" in statement and not threading.current_thread().name.startswith(("lbaas-", "AnyIO")):
             seen.append(statement)
 
     engines = {server.db.reader, server.db.writer}

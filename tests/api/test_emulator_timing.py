@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from click.testing import CliRunner
 
-from lbaas.config import Settings
+from lbaas import cli
 from lbaas.db import tables
+from lbaas.emulator.timing import parse
 from tests.api.test_emulator_faults import Admin
 from tests.conftest import make_client, serve
 
@@ -180,4 +182,11 @@ def test_start_settings_and_reset(tmp_path: Path) -> None:
         assert admin.call("DELETE", "/timing") == {"rules": start, "held": []}
     for bad in ("sometimes", "delay", "polls:0", "delay:9-1", "x=hold:1:2"):
         with pytest.raises(ValueError, match="LBAAS_EMULATOR_TASK_TIMING"):
-            Settings.from_env(database_url="sqlite://", data_dir=tmp_path, emulator_task_timing=bad)
+            parse(bad)
+    # The command line refuses it before starting anything.
+    result = CliRunner().invoke(
+        cli.main,
+        ["serve", "--database-url", f"sqlite:///{tmp_path / 'x.db'}"],
+        env={"LBAAS_EMULATOR_TASK_TIMING": "polls:0", "LBAAS_DATA_DIR": str(tmp_path)},
+    )
+    assert result.exit_code != 0 and "LBAAS_EMULATOR_TASK_TIMING" in result.output

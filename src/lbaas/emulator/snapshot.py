@@ -29,11 +29,11 @@ from sqlalchemy.engine import Connection
 from lbaas import __version__
 from lbaas.clock import utcnow
 from lbaas.db import ipam, statuses, tables
+from lbaas.db.queue import ACTIVE_STATES
 from lbaas.emulator.controls import bump
 from lbaas.emulator.reset import restart_sequences
 from lbaas.errors import Conflict, NotFound, ValidationFailed
 from lbaas.tasks.handlers import delete_lb_rows
-from lbaas.tasks.queue import ACTIVE_STATES
 
 FORMAT = "lbaas-snapshot"
 VERSION = 1
