@@ -9,6 +9,7 @@ import base64
 import contextlib
 import datetime as dt
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -153,7 +154,25 @@ def test_reset_leaves_no_trace(backend: str, tmp_path: Path) -> None:
             lb = client.cloud.load_balancers.create_and_poll(name="after")
             assert lb.vip_address == "127.1.0.1"  # the pool starts again at its first address
             client.cloud.floating_ips.create_and_poll(port_id=lb.vip_port_id, fixed_ip_address=lb.vip_address)
+        for srv in (fresh, used):  # the floating IP's internal apply runs in the background
+            settle(srv)
         assert masked(dump(used)) == masked(dump(fresh))
+
+
+def settle(srv, timeout: float = 20.0) -> None:
+    """Wait until no task is queued or running (bounded)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with srv.db.read() as conn:
+            busy = conn.execute(
+                sa.select(sa.func.count())
+                .select_from(tables.tasks)
+                .where(tables.tasks.c.state.in_(("NEW", "RUNNING")))
+            ).scalar_one()
+        if not busy:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"tasks still busy after {timeout} s")
 
 
 _RANDOM = {"digest", "fingerprint", "request_id", "body", "worker_id"}
