@@ -309,3 +309,53 @@ def test_project_api_keys(server, project, admin) -> None:
     client = make_client(server, key["token"], pid)
     assert client.cloud.load_balancers.list().count == 0
     admin.call("POST", "/projects/999999/api-keys", 404)
+
+
+def test_task_faults_are_reproducible_with_a_seed(server, project, admin) -> None:
+    pid, token = project
+    client = make_client(server, token, pid)
+
+    def run() -> list[bool]:
+        admin.fault(
+            kind="task", project_id=pid, count=None, probability=0.5, seed=9, error="flaky data plane"
+        )
+        failed = []
+        for i in range(12):
+            task = client.cloud.tasks.get(client.cloud.load_balancers.create(name=f"lb-{i}").tasks[0])
+            failed.append(task.state == "ERROR" and task.error == "flaky data plane")
+        admin.call("DELETE", "/faults")
+        admin.call("POST", "/reset", json={"project_id": pid})
+        return failed
+
+    first, second = run(), run()
+    assert first == second == [rng_for(9, n).random() < 0.5 for n in range(1, 13)]
+    assert 0 < sum(first) < 12
+
+
+def test_controls_are_off_unless_asked(tmp_path) -> None:
+    from lbaas.config import Settings
+    from tests.conftest import serve
+
+    base = {"database_url": "sqlite://", "data_dir": tmp_path}
+    assert Settings.from_env(**base, provider="noop").controls_enabled
+    assert not Settings.from_env(**base, provider="haproxy").controls_enabled
+    assert Settings.from_env(**base, provider="haproxy", emulator_controls=True).controls_enabled
+    with serve("sqlite", tmp_path, emulator_controls=False) as srv:
+        assert srv.app.state.emulator is None
+        admin = Admin(srv.url)
+        assert admin.call("POST", "/reset", 404)["exception_class"] == "NotFoundError"
+        assert "/lbaas/v1/reset" not in httpx.get(srv.url + "/openapi.json").text
+        assert make_client(srv, ADMIN_TOKEN, 1).cloud.load_balancers.list().count == 0
+
+
+def test_admin_api_is_in_the_openapi_document(server) -> None:
+    paths = httpx.get(server.url + "/openapi.json").json()["paths"]
+    for path in (
+        "/lbaas/v1/reset",
+        "/lbaas/v1/faults",
+        "/lbaas/v1/timing",
+        "/lbaas/v1/journal",
+        "/lbaas/v1/snapshot",
+    ):
+        assert path in paths, path
+    assert "/lbaas/v1/tasks/{task_id}/release" in paths
