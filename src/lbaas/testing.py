@@ -14,6 +14,9 @@ Tasks finish inside the request that queues them unless a test asks for delay, s
 ``*_and_poll`` helpers return on their first poll. When a test that used the emulator fails,
 its report shows the last requests of the journal.
 
+Installed with its ``testing`` extra, the plugin is also activated by its ``pytest11`` entry point
+(then ``-p lbaas.testing`` is a no-op); its fixtures start nothing until a test asks for them.
+
 Options: ``--lbaas-mode inprocess|subprocess``, ``--lbaas-url URL --lbaas-admin-key KEY`` (use
 a running lbaas that has the emulator controls on), ``--lbaas-journal N`` (requests kept, 1000).
 """
@@ -34,7 +37,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 __all__ = ["Emulator", "Project"]
@@ -66,6 +68,8 @@ class Emulator:
         self.admin_key = admin_key
         self.project_id = 1
         self.region_id = region_id
+        import httpx  # imported here: installing lbaas alone must not break other pytest runs
+
         self._http = httpx.Client(
             base_url=self.url, headers={"Authorization": f"APIKey {admin_key}"}, timeout=60
         )
@@ -288,6 +292,8 @@ def _free_port() -> int:
 
 
 def _wait_ready(url: str, alive: Any, timeout: float = 60.0) -> None:
+    import httpx
+
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not alive():

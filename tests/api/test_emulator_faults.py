@@ -259,7 +259,9 @@ def test_quiet_controls_cost_no_query_per_request(server, project) -> None:
 
     def count(_conn, _cursor, statement, *_args) -> None:
         # Only the request path: task runs (inline or background) read the version on purpose.
-        if "emulator" in statement and not threading.current_thread().name.startswith(("lbaas-", "AnyIO")):
+        # (A reload after a change reads the faults too; the version check is what runs per period.)
+        quiet = not threading.current_thread().name.startswith(("lbaas-", "AnyIO"))
+        if "FROM emulator_state" in statement and quiet:
             seen.append(statement)
 
     engines = {server.db.reader, server.db.writer}
