@@ -81,10 +81,11 @@ class EmulatorMiddleware:
             return faults.draw(conn, fault.id)
 
         outcome = await self.emulator.db.write_async(work)
-        if outcome is not None and outcome.fire:
+        if outcome is None or not outcome.fire:
+            return None
+        if outcome.spent:
             self.emulator.controls.changed()
-            return outcome
-        return None
+        return outcome
 
     async def _watched(
         self,

@@ -59,6 +59,7 @@ class Draw:
 
     fire: bool
     rng: random.Random
+    spent: bool = False  # this was the fault's last injection
 
 
 def rng_for(seed: int | None, n: int) -> random.Random:
@@ -204,9 +205,10 @@ def draw(conn: Connection, fault_id: int) -> Draw | None:
     conn.execute(
         F.update().where(F.c.id == fault_id).values(remaining=F.c.remaining - 1, injected=F.c.injected + 1)
     )
-    if row.remaining == 1:
-        bump(conn)  # spent: every process drops it from its view
-    return Draw(True, rng)
+    spent = row.remaining == 1
+    if spent:
+        bump(conn)  # every process drops it from its view
+    return Draw(True, rng, spent)
 
 
 def exception_class(status: int) -> str:

@@ -61,6 +61,8 @@ class EmulatedProvider:
             with self.db.write() as conn:
                 outcome = faults.draw(conn, fault.id)
             if outcome is not None and outcome.fire:
+                if outcome.spent:
+                    self.controls.changed()
                 log.warning(
                     "emulator: injected fault %s (task) into task %s (%s): %s",
                     fault.id,
@@ -68,7 +70,6 @@ class EmulatedProvider:
                     task.task_type,
                     fault.message or DEFAULT_ERROR,
                 )
-                self.controls.changed()
                 return fault.message or DEFAULT_ERROR
         return None
 
