@@ -32,7 +32,7 @@ ALLOWED: dict[str, set[str]] = {
     "tasks": BASE | {"domain", "db", "providers", "certs"},
     # The emulator's controls (reset, faults, timing, journal, snapshots) sit beside the services;
     # only the composition roots and the pytest plugin use them.
-    "emulator": BASE | {"domain", "db", "tasks", "config", "__init__"},
+    "emulator": BASE | {"domain", "db", "tasks", "providers", "config", "__init__"},
     "api": BASE
     | {"domain", "db", "services", "tasks", "providers", "certs", "config", "accesslogs", "emulator", "__init__"},
     "first_start": {"config", "db", "services", "files"},

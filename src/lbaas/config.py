@@ -126,6 +126,8 @@ class Settings:
             )
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port {self.port} is not 0..65535 (LBAAS_PORT)")
+        if self.emulator_journal_size is not None and not 0 <= self.emulator_journal_size <= 100_000:
+            raise ValueError("LBAAS_EMULATOR_JOURNAL_SIZE must be between 0 and 100000")
 
 
 def check_database_url(url: str) -> None:
@@ -138,10 +140,6 @@ def check_database_url(url: str) -> None:
     if parsed.get_backend_name() not in ("sqlite", "postgresql"):
         shown = parsed.render_as_string(hide_password=True)
         raise ValueError(f"unsupported database {parsed.get_backend_name()!r} in {shown!r}; {hint}")
-        if self.provider not in ("noop", "haproxy"):
-            raise ValueError(f"unknown provider {self.provider!r}: use noop or haproxy")
-        if self.emulator_journal_size is not None and not 0 <= self.emulator_journal_size <= 100_000:
-            raise ValueError("LBAAS_EMULATOR_JOURNAL_SIZE must be between 0 and 100000")
 
 
 def default_database_url(data_dir: Path) -> str:

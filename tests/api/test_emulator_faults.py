@@ -239,15 +239,33 @@ def test_health_flips_degrade_and_recover(server, project, admin) -> None:
     flip = admin.fault(kind="health", member_id=first.id, status="DOWN")
     assert flip["load_balancer_id"] == lb.id and flip["project_id"] == pid
     assert _statuses(client, lb.id) == ("DEGRADED", "DEGRADED", "DEGRADED", ["ERROR", "ONLINE"])
-    assert server.provider.health(lb.id) == {first.id: "DOWN"}  # what a health poller reads
+    seen = server.provider.observe([lb.id])[lb.id].members  # what the poller reads
+    assert {k: v.health for k, v in seen.items()} == {first.id: "DOWN"} and "emulator" in seen[
+        first.id
+    ].check_desc
+    # A task that later changes the LB keeps the flip (it is stored like a measurement).
+    extra = client.cloud.load_balancers.listeners.create_and_poll(
+        load_balancer_id=lb.id, name="tcp-9000", protocol="TCP", protocol_port=9000
+    )
+    client.cloud.load_balancers.listeners.delete_and_poll(extra.id)
+    assert _statuses(client, lb.id) == ("DEGRADED", "DEGRADED", "DEGRADED", ["ERROR", "ONLINE"])
     admin.fault(kind="health", pool_id=pool.id, status="DOWN")  # the whole pool: an outage
     assert _statuses(client, lb.id) == ("ERROR", "ERROR", "ERROR", ["ERROR", "ERROR"])
     assert client.cloud.load_balancers.get(lb.id).operating_status == "ERROR"
+    # A member added to the flipped pool is reported DOWN too, by the poller.
+    added = client.cloud.load_balancers.pools.members.create(
+        pool.id, address="127.0.0.12", protocol_port=8080
+    )
+    client.cloud.tasks.poll(added.tasks[0])
+    deadline = time.monotonic() + 15
+    while _statuses(client, lb.id)[3] != ["ERROR"] * 3 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _statuses(client, lb.id)[3] == ["ERROR"] * 3
     kinds = [f["kind"] for f in admin.call("GET", "/faults")["results"]]
     assert kinds == ["health", "health"]
     assert admin.call("DELETE", "/faults", params={"kind": "health"}) == {"removed": 2}
-    assert _statuses(client, lb.id) == ("ONLINE", "ONLINE", "ONLINE", ["ONLINE", "ONLINE"])
-    assert server.provider.health(lb.id) == {}
+    assert _statuses(client, lb.id) == ("ONLINE", "ONLINE", "ONLINE", ["ONLINE"] * 3)
+    assert server.provider.observe([lb.id])[lb.id].members == {}
     admin.call("POST", "/faults", 404, json={"kind": "health", "member_id": pool.id, "status": "DOWN"})
 
 
@@ -339,9 +357,10 @@ def test_controls_are_off_unless_asked(tmp_path) -> None:
     from tests.conftest import serve
 
     base = {"database_url": "sqlite://", "data_dir": tmp_path}
-    assert Settings.from_env(**base, provider="noop").controls_enabled
-    assert not Settings.from_env(**base, provider="haproxy").controls_enabled
-    assert Settings.from_env(**base, provider="haproxy", emulator_controls=True).controls_enabled
+    assert Settings.from_env(**base).controls_for("noop")
+    assert not Settings.from_env(**base).controls_for("haproxy")
+    assert Settings.from_env(**base, emulator_controls=True).controls_for("haproxy")
+    assert not Settings.from_env(**base, emulator_controls=False).controls_for("noop")
     with serve("sqlite", tmp_path, emulator_controls=False) as srv:
         assert srv.app.state.emulator is None
         admin = Admin(srv.url)

@@ -18,7 +18,7 @@ log = logging.getLogger("lbaas.emulator")
 
 
 class Emulator:
-    """Built once per process when the controls are on (``Settings.controls_enabled``)."""
+    """Built once per process when the controls are on (``Settings.controls_for``)."""
 
     def __init__(self, db: Database, settings: Settings, provider: Any) -> None:
         self.db = db
@@ -90,19 +90,6 @@ class Emulator:
 
     def stop(self) -> None:
         self.journal.stop()
-
-    def apply_to_data_plane(self, lb_ids: list[str]) -> None:
-        """Make the data plane serve imported load balancers (errors are logged)."""
-        from lbaas.tasks.handlers import load_graph
-
-        for lb_id in lb_ids:
-            try:
-                with self.db.read() as conn:
-                    graph = load_graph(conn, lb_id)
-                if graph is not None:
-                    self.inner_provider.apply(graph)
-            except Exception:  # noqa: BLE001 - the rows are in; the next task on the LB re-applies
-                log.exception("emulator: provider could not apply imported load balancer %s", lb_id)
 
     def remove_from_data_plane(self, lb_ids: list[str]) -> None:
         """Tell the data plane that reset or replaced load balancers are gone (errors are logged)."""

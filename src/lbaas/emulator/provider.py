@@ -1,12 +1,14 @@
 """The provider wrapper that carries task faults and health flips to any provider.
 
-``EmulatedProvider(inner, ...)`` is what the worker talks to when the controls are on. Before
-it passes ``apply``/``remove``/``failover`` on, it looks for a ``task`` fault matching the task
-that is running on that load balancer; one that fires raises
+``EmulatedProvider(inner, ...)`` is what the worker and the poller talk to when the controls are
+on. Before it passes ``apply``/``remove``/``failover`` on, it looks for a ``task`` fault
+matching the task that is running on that load balancer; one that fires raises
 :class:`lbaas.errors.ProviderError` with the fault's text, so the task fails through the
 worker's normal failure path (task ERROR, resources ERROR) and the data plane is not touched.
-``health`` reports the inner provider's measurement with the flips on top. Everything else
-(``name``, ``inline``, ``stats``, the noop provider's ``calls``) is the inner provider's.
+``observe`` reports the inner provider's observations with the health flips on top, so the
+poller stores them like any measurement. Everything else (``name``, ``inline``,
+``capabilities``, ``reconcile``, ``processes``, the noop provider's ``calls``) is the inner
+provider's.
 
 Tasks that never reach the data plane (floating IPs, secrets) cannot be failed this way.
 """
@@ -14,8 +16,10 @@ Tasks that never reach the data plane (floating IPs, secrets) cannot be failed t
 from __future__ import annotations
 
 import collections
+import dataclasses
 import logging
 import threading
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import sqlalchemy as sa
@@ -25,6 +29,7 @@ from lbaas.db.engine import Database
 from lbaas.emulator import faults, health
 from lbaas.emulator.controls import Controls
 from lbaas.errors import ProviderError
+from lbaas.providers.base import Observation
 
 log = logging.getLogger("lbaas.emulator")
 
@@ -95,23 +100,29 @@ class EmulatedProvider:
         if error is not None:
             raise ProviderError(error)
 
-    def apply(self, graph: Any) -> None:
-        self._maybe_fail(graph.id)
-        self.inner.apply(graph)
+    def apply(self, desired: Any, previous: Any = None) -> None:
+        self._maybe_fail(desired.id)
+        self.inner.apply(desired, previous)
 
     def remove(self, lb_id: str) -> None:
         self._maybe_fail(lb_id)
         self.inner.remove(lb_id)
 
-    def failover(self, lb_id: str) -> None:
-        self._maybe_fail(lb_id)
-        self.inner.failover(lb_id)
+    def failover(self, desired: Any) -> None:
+        self._maybe_fail(desired.id)
+        self.inner.failover(desired)
 
     # -- health flips ----------------------------------------------------------------
-    def health(self, lb_id: str) -> dict[str, str | None]:
-        measured = self.inner.health(lb_id)
-        flips = [f for f in self.controls.view().health if f.lb_id == lb_id]
-        if not flips:
-            return measured
+    def observe(self, lb_ids: Iterable[str]) -> Mapping[str, Observation]:
+        ids = list(lb_ids)
+        observed = dict(self.inner.observe(ids))
+        flips = self.controls.view().health
+        flipped = {f.lb_id for f in flips} & set(ids)
+        if not flipped:
+            return observed
         with self.db.read() as conn:
-            return {**measured, **health.overrides(conn, lb_id, flips)}
+            for lb_id in flipped:
+                base = observed.get(lb_id) or Observation(lb_id)
+                members = {**base.members, **health.checks(conn, lb_id, flips)}
+                observed[lb_id] = dataclasses.replace(base, members=members)
+        return observed

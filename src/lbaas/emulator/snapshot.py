@@ -28,7 +28,7 @@ from sqlalchemy.engine import Connection
 
 from lbaas import __version__
 from lbaas.clock import utcnow
-from lbaas.db import ipam, statuses, tables
+from lbaas.db import ipam, lifecycle, statuses, tables
 from lbaas.db.queue import ACTIVE_STATES
 from lbaas.emulator.controls import bump
 from lbaas.emulator.reset import restart_sequences
@@ -252,7 +252,8 @@ def import_(
 
     ``reencrypt(ciphertext)`` returns the payload encrypted for this server, or None when this
     server cannot decrypt it. The answer lists what was imported, the load balancers removed to
-    make room (``replaced``), new addresses (``readdressed``) and secrets without payload.
+    make room (``replaced``), new addresses (``readdressed``), secrets without payload, and
+    the internal tasks that bring the imported LBs to the data plane (``apply_tasks``).
     """
     rows = _parse(doc)
     meta = doc.get("project") if isinstance(doc.get("project"), dict) else {}
@@ -308,8 +309,13 @@ def import_(
         if isinstance(limit, int):
             conn.execute(t.quotas.delete().where(t.quotas.c.project_id == target, t.quotas.c.name == name))
             conn.execute(t.quotas.insert().values(project_id=target, name=str(name)[:64], limit=limit))
+    applies = []
     for lb in rows["load_balancers"]:
         statuses.refresh(conn, lb["id"])
+        # The data plane takes the imported LB through the task engine (an internal apply).
+        task_id = lifecycle.request_apply(conn, lb["id"])
+        if task_id is not None:
+            applies.append(task_id)
     bump(conn)
     return {
         "project_id": target,
@@ -318,4 +324,5 @@ def import_(
         "readdressed": readdressed,
         "secrets_without_payload": without_payload,
         "load_balancers": [lb["id"] for lb in rows["load_balancers"]],
+        "apply_tasks": applies,
     }

@@ -111,24 +111,21 @@ async def list_faults(request: Request, all: bool = False) -> Response:  # noqa:
 
 @router.post("/faults", status_code=201, summary="Inject a fault: http, latency, task or health")
 async def add_fault(request: Request, body: Annotated[FaultSpec, Body()]) -> Response:
-    emu = emulator_of(request)
     spec = body.model_dump(exclude_none=True)
 
     def work(conn: Connection) -> dict[str, Any]:
         fault = faults.add(conn, spec)
         if fault["kind"] == "health":
-            lb_id = fault["load_balancer_id"]
-            health.refresh(conn, lb_id, emu.inner_provider.health(lb_id))
+            health.apply_flips(conn, fault["load_balancer_id"])
         return fault
 
     return await _admin_write(request, work, status=201)
 
 
-def _clear(emu: Emulator, fault_id: int | None, kind: str | None) -> Callable[[Connection], Any]:
+def _clear(fault_id: int | None, kind: str | None) -> Callable[[Connection], Any]:
     def work(conn: Connection) -> dict[str, Any]:
         rows = faults.clear(conn, fault_id, kind)
-        for lb_id in {r.lb_id for r in rows if r.kind == "health" and r.lb_id}:
-            health.refresh(conn, lb_id, emu.inner_provider.health(lb_id))
+        health.recover(conn, rows)
         return {"removed": len(rows)}
 
     return work
@@ -138,12 +135,12 @@ def _clear(emu: Emulator, fault_id: int | None, kind: str | None) -> Callable[[C
 async def clear_faults(
     request: Request, kind: Literal["http", "latency", "task", "health"] | None = None
 ) -> Response:
-    return await _admin_write(request, _clear(emulator_of(request), None, kind))
+    return await _admin_write(request, _clear(None, kind))
 
 
 @router.delete("/faults/{fault_id}", summary="Clear one injected fault")
 async def clear_fault(request: Request, fault_id: int) -> Response:
-    return await _admin_write(request, _clear(emulator_of(request), fault_id, None))
+    return await _admin_write(request, _clear(fault_id, None))
 
 
 # -- task timing ----------------------------------------------------------------------------
@@ -310,7 +307,7 @@ async def import_snapshot(request: Request, project_id: int | None = None, repla
     response = await _admin_write(request, work)
     if outcome:
         await anyio.to_thread.run_sync(emu.remove_from_data_plane, outcome["replaced"])
-        await anyio.to_thread.run_sync(emu.apply_to_data_plane, outcome["load_balancers"])
+        await anyio.to_thread.run_sync(emu.run_now, outcome["apply_tasks"])
     return response
 
 
