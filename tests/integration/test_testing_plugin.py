@@ -55,13 +55,10 @@ def test_fails_on_purpose(gcore_client):
 """
 
 
-@pytest.mark.parametrize("mode", ["inprocess", "subprocess"])
-def test_plugin_fixtures_and_controls(pytester: pytest.Pytester, mode: str) -> None:
+def test_plugin_fixtures_and_controls(pytester: pytest.Pytester) -> None:
     pytester.makeini("[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n")
     pytester.makepyfile(test_user=USER_TESTS)
-    result = pytester.runpytest_subprocess(
-        "-p", "lbaas.testing", "-p", "no:cacheprovider", f"--lbaas-mode={mode}"
-    )
+    result = pytester.runpytest_subprocess("-p", "lbaas.testing", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=4, failed=1)
     # A failing test's report shows the requests it made.
     result.stdout.fnmatch_lines(
@@ -69,8 +66,21 @@ def test_plugin_fixtures_and_controls(pytester: pytest.Pytester, mode: str) -> N
     )
 
 
-def test_plugin_against_a_running_server(pytester: pytest.Pytester, server) -> None:
-    from tests.conftest import ADMIN_TOKEN
+def test_plugin_subprocess_mode(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_sub="""
+def test_served_by_a_child_process(lbaas, gcore_client):
+    assert gcore_client.cloud.load_balancers.create_and_poll(name="lb-sub").provisioning_status == "ACTIVE"
+    lbaas.reset()
+    assert gcore_client.cloud.load_balancers.list().count == 0
+"""
+    )
+    result = pytester.runpytest_subprocess("-p", "lbaas.testing", "--lbaas-mode=subprocess")
+    result.assert_outcomes(passed=1)
+
+
+def test_plugin_against_a_running_server(pytester: pytest.Pytester, tmp_path) -> None:
+    from tests.conftest import ADMIN_TOKEN, serve
 
     pytester.makepyfile(
         test_remote="""
@@ -78,9 +88,10 @@ def test_remote(lbaas, gcore_client):
     assert gcore_client.cloud.regions.get(region_id=1).id == 1
 """
     )
-    # --lbaas-url without a key is a usage error; with one it drives that server.
-    assert pytester.runpytest_subprocess("-p", "lbaas.testing", f"--lbaas-url={server.url}").ret != 0
-    ok = pytester.runpytest_subprocess(
-        "-p", "lbaas.testing", f"--lbaas-url={server.url}", f"--lbaas-admin-key={ADMIN_TOKEN}"
-    )
-    ok.assert_outcomes(passed=1)
+    with serve("sqlite", tmp_path) as server:  # its own: the plugin resets the server it drives
+        # --lbaas-url without a key is a usage error; with one it drives that server.
+        assert pytester.runpytest_subprocess("-p", "lbaas.testing", f"--lbaas-url={server.url}").ret != 0
+        ok = pytester.runpytest_subprocess(
+            "-p", "lbaas.testing", f"--lbaas-url={server.url}", f"--lbaas-admin-key={ADMIN_TOKEN}"
+        )
+        ok.assert_outcomes(passed=1)
