@@ -1,7 +1,7 @@
 """POST /lbaas/v1/reset with 100 nested load balancers on SQLite (the emulator's reset between tests).
 
 100 LBs (the nested shape of bench_nested_create: 2 HTTP listeners, each with a pool of 5 members and
-a health monitor, so 2,300 rows with tags and tasks) are created once through the API and exported as a
+a health monitor, so 1,700 rows) are created once through the API and exported as a
 snapshot; then N times: import the snapshot (not timed), reset (timed, from the client: the request the
 pytest plugin makes before each test). Prints p50 / p99 / max of the reset request, and the median of the
 server's own figure (``took_ms``: the reset transaction alone). Own temp database (seed 0).

@@ -13,6 +13,6 @@ if [[ -z "${BENCH_LBAAS_DB:-}" ]]; then
   export BENCH_LBAAS_DB="$tmp/lbaas.sqlite"
 fi
 nproc | xargs echo "nproc:"; grep -m1 'model name' /proc/cpuinfo
-for s in bench_get bench_patch bench_list bench_create bench_nested_create bench_member_put bench_reset; do
+for s in bench_get bench_patch bench_list bench_create bench_nested_create bench_member_put bench_reset bench_controls_overhead; do
   timeout 1800 "$PY" "bench/$s.py" "$@"
 done
