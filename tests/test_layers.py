@@ -34,7 +34,18 @@ ALLOWED: dict[str, set[str]] = {
     # only the composition roots and the pytest plugin use them.
     "emulator": BASE | {"domain", "db", "tasks", "providers", "config", "__init__"},
     "api": BASE
-    | {"domain", "db", "services", "tasks", "providers", "certs", "config", "accesslogs", "emulator", "__init__"},
+    | {
+        "domain",
+        "db",
+        "services",
+        "tasks",
+        "providers",
+        "certs",
+        "config",
+        "accesslogs",
+        "emulator",
+        "__init__",
+    },
     "first_start": {"config", "db", "services", "files"},
     "cli": BASE
     | {
@@ -50,6 +61,7 @@ ALLOWED: dict[str, set[str]] = {
         "accesslogs",
         "emulator",
     },
+    "testing": {"api", "config"},  # the pytest plugin starts the app in-process
     "__main__": {"cli"},
     "__init__": set(),
 }

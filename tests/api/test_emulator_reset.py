@@ -72,6 +72,10 @@ def dump(srv) -> dict[str, list[dict[str, Any]]]:
                 clean = {str(k): ("<time>" if isinstance(v, dt.datetime) else v) for k, v in row.items()}
                 if table.name == "emulator_state":
                     clean["version"] = "<version>"
+                if table.name == "dataplane_state":  # what the poller saw, whenever it last ran
+                    clean.update(
+                        dict.fromkeys(("running", "reason", "observed_at", "counters", "stats"), "<poll>")
+                    )
                 rows.append(clean)
             out[table.name] = sorted(rows, key=lambda r: orjson.dumps(r, option=orjson.OPT_SORT_KEYS))
     return out

@@ -54,8 +54,8 @@ def reset_all(conn: Connection, *, project_name: str, journal_size: int) -> list
     """Empty the deployment (see the module doc); returns the ids of the removed LBs."""
     lb_ids = [r[0] for r in conn.execute(sa.select(LB.c.id))]
     conn.execute(t.tags.delete())
-    conn.execute(t.member_health.delete())
-    conn.execute(t.dataplane_state.delete())
+    for table in (t.member_health, t.dataplane_state, t.lb_metrics):  # what the data plane reported
+        conn.execute(table.delete())
     for table in reversed(t.LB_CHILDREN):
         conn.execute(table.delete())
     conn.execute(t.floating_ips.delete())
@@ -99,8 +99,8 @@ def reset_project(conn: Connection, project_id: int) -> list[str]:
     resource_ids.append(sa.select(t.floating_ips.c.id).where(t.floating_ips.c.project_id == project_id))
     conn.execute(t.tags.delete().where(t.tags.c.resource_id.in_(sa.union_all(*resource_ids))))
     if lb_ids:  # what the data plane reported of them
-        conn.execute(t.member_health.delete().where(t.member_health.c.lb_id.in_(lb_ids)))
-        conn.execute(t.dataplane_state.delete().where(t.dataplane_state.c.lb_id.in_(lb_ids)))
+        for table in (t.member_health, t.dataplane_state, t.lb_metrics):
+            conn.execute(table.delete().where(table.c.lb_id.in_(lb_ids)))
     for table in reversed(t.LB_CHILDREN):
         conn.execute(table.delete().where(table.c.project_id == project_id))
     conn.execute(t.floating_ips.delete().where(t.floating_ips.c.project_id == project_id))
