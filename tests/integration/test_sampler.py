@@ -31,7 +31,11 @@ class SetUsage(NoopProvider):
 def _totals(server, lb_id: str, bytes_in: int, bytes_out: int, generation: str = "1") -> None:
     counters = {"bytes_in": bytes_in, "bytes_out": bytes_out, "request_errors": 0, "total_connections": 1}
     with server.db.write() as conn:
-        dataplane.record_counters(conn, lb_id, generation, 0, {"lb": counters}, {})
+        row = dataplane.served(conn, [lb_id]).get(lb_id)
+        state, stats = dataplane.fold_counters(
+            row.counters if row else None, generation, 0, {"lb": counters}, {}
+        )
+        dataplane.store_counters(conn, lb_id, state, stats)
 
 
 def _rows(server, lb_id: str) -> list:

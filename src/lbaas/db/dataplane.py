@@ -73,6 +73,43 @@ def observed(conn: Connection) -> list[dict[str, Any]]:
     return [dict(r) for r in conn.execute(q.order_by(DS.c.lb_id)).mappings()]
 
 
+@dataclass(frozen=True)
+class Served:
+    """One served LB as the poller last stored it."""
+
+    lb_id: str
+    running: bool | None
+    reason: str | None
+    counters: dict[str, Any] | None
+    stats: dict[str, Any] | None
+
+
+def served(conn: Connection, lb_ids: Iterable[str] | None = None) -> dict[str, Served]:
+    """Every served LB (or the given ones) with its stored observation, in one query."""
+    q = sa.select(DS.c.lb_id, DS.c.running, DS.c.reason, DS.c.counters, DS.c.stats).where(
+        DS.c.applied.is_not(None)
+    )
+    rows = []
+    if lb_ids is None:
+        rows = conn.execute(q).all()
+    else:
+        ids = list(lb_ids)
+        for i in range(0, len(ids), 500):
+            rows += conn.execute(q.where(DS.c.lb_id.in_(ids[i : i + 500]))).all()
+    return {r.lb_id: Served(r.lb_id, r.running, r.reason, r.counters, r.stats) for r in rows}
+
+
+def health_keys(conn: Connection, lb_ids: Iterable[str]) -> dict[str, tuple[Any, ...]]:
+    """What is stored of each member of these LBs, as :meth:`MemberReport.key` tuples."""
+    ids = list(lb_ids)
+    out: dict[str, tuple[Any, ...]] = {}
+    cols = (MH.c.member_id, MH.c.health, MH.c.check_status, MH.c.check_code, MH.c.check_desc)
+    for i in range(0, len(ids), 500):
+        for r in conn.execute(sa.select(*cols).where(MH.c.lb_id.in_(ids[i : i + 500]))):
+            out[r.member_id] = (r.health, r.check_status, r.check_code, r.check_desc)
+    return out
+
+
 def served_ids(conn: Connection) -> list[str]:
     """Ids of the LBs a data plane serves (they have an applied snapshot)."""
     return list(conn.execute(sa.select(DS.c.lb_id).where(DS.c.applied.is_not(None))).scalars())
@@ -149,13 +186,9 @@ def record_members(conn: Connection, lb_id: str, reports: Mapping[str, MemberRep
     return health_changed
 
 
-def record_running(conn: Connection, lb_id: str, running: bool, reason: str | None) -> bool:
-    """Store whether the LB's data plane is up; True when that changed."""
-    row = conn.execute(sa.select(DS.c.running, DS.c.reason).where(DS.c.lb_id == lb_id)).first()
-    if row is not None and row.running == running and row.reason == reason:
-        return False
+def record_running(conn: Connection, lb_id: str, running: bool, reason: str | None) -> None:
+    """Store whether the LB's data plane is up, and why not."""
     _upsert(conn, lb_id, running=running, reason=reason, observed_at=utcnow())
-    return row is None or row.running != running
 
 
 def is_running(conn: Connection, lb_id: str) -> bool | None:
@@ -163,22 +196,19 @@ def is_running(conn: Connection, lb_id: str) -> bool | None:
     return conn.execute(sa.select(DS.c.running).where(DS.c.lb_id == lb_id)).scalar()
 
 
-def record_counters(
-    conn: Connection,
-    lb_id: str,
+def fold_counters(
+    state: Mapping[str, Any] | None,
     generation: str,
     active: int,
     by_key: Mapping[str, Mapping[str, int]],
     listener_active: Mapping[str, int],
-) -> None:
-    """Fold one poll's counters into the LB's monotonic totals (written only when they move).
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Fold one poll's counters into an LB's monotonic totals: (new accumulator state, stats).
 
     ``by_key``: the counters of ``"lb"`` and of each listener id; ``generation`` changes
-    whenever the data plane restarted its counters.
+    whenever the data plane restarted its counters. Pure: the caller stores what moved.
     """
-    row = conn.execute(sa.select(DS.c.counters, DS.c.stats).where(DS.c.lb_id == lb_id)).first()
-    state = dict((row.counters if row is not None else None) or {})
-    acc = CounterAccumulator(state)
+    acc = CounterAccumulator(dict(state or {}))
     totals = acc.observe(
         generation or None, {k: {n: int(v.get(n, 0)) for n in COUNTERS} for k, v in by_key.items()}
     )
@@ -190,9 +220,12 @@ def record_counters(
             if key != "lb"
         },
     }
-    if row is not None and row.stats == stats:
-        return
-    _upsert(conn, lb_id, counters=acc.state(), stats=stats)
+    return acc.state(), stats
+
+
+def store_counters(conn: Connection, lb_id: str, state: dict[str, Any], stats: dict[str, Any]) -> None:
+    """Write an LB's accumulator state and totals (see :func:`fold_counters`)."""
+    _upsert(conn, lb_id, counters=state, stats=stats)
 
 
 def stats_of(conn: Connection, lb_ids: Iterable[str]) -> dict[str, dict[str, Any]]:

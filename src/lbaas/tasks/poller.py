@@ -20,7 +20,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
@@ -41,6 +41,19 @@ class _Down:
     attempts: int = 0
     next_try: float = 0.0
     gave_up: bool = False
+    reason: str | None = None
+
+
+@dataclass
+class _Plan:
+    """What one poll changes for one LB."""
+
+    lb_id: str
+    running: tuple[bool, str | None] | None = None
+    moved: bool = False
+    members: dict[str, dataplane.MemberReport] = field(default_factory=dict)
+    counters: tuple[dict, dict] | None = None
+    heal: str | None = None
 
 
 class Poller:
@@ -96,80 +109,124 @@ class Poller:
     def poll_once(self) -> list[str]:
         """Observe every served LB once and store what changed; the LBs whose statuses moved."""
         with self.db.read() as conn:
-            lb_ids = dataplane.served_ids(conn)
-        if not lb_ids:
+            current = dataplane.served(conn)
+        if not current:
             return []
-        observations = self.provider.observe(lb_ids)
+        observations = self.provider.observe(list(current))
         self.polls += 1
-        return self.store(observations)
+        return self.store(observations, current)
 
-    def store(self, observations: Mapping[str, Observation]) -> list[str]:
-        """Write one round of observations (only changes); recompute the statuses they affect."""
+    def store(
+        self, observations: Mapping[str, Observation], current: Mapping[str, dataplane.Served] | None = None
+    ) -> list[str]:
+        """Write one round of observations, only what changed; recompute the statuses they affect.
+
+        Everything is compared in memory against one bulk read, so an idle host with thousands of
+        LBs costs two reads per poll and no write (SQLite has one writer: the API's).
+        """
+        with self.db.read() as conn:
+            if current is None:
+                current = dataplane.served(conn, observations)
+            known = dataplane.health_keys(conn, [i for i, o in observations.items() if o.members])
+        plans = [
+            p
+            for p in (self._plan(obs, current.get(lb_id), known) for lb_id, obs in observations.items())
+            if p
+        ]
+        if not plans:
+            return []
         changed: list[str] = []
         with self.db.write() as conn:
-            for lb_id, obs in observations.items():
-                moved = dataplane.record_running(conn, lb_id, obs.running, obs.reason)
-                if moved:
-                    level = logging.WARNING if not obs.running else logging.INFO
-                    log.log(
-                        level,
-                        "load balancer %s data plane %s: %s",
-                        lb_id,
-                        "up" if obs.running else "DOWN",
-                        obs.reason or "",
-                    )
-                reports = {
-                    member_id: dataplane.MemberReport(
-                        m.health, m.check_status, m.check_code, m.check_desc, m.check_duration_ms, m.since_s
-                    )
-                    for member_id, m in obs.members.items()
-                }
-                if dataplane.record_members(conn, lb_id, reports) or moved:
-                    statuses.refresh(conn, lb_id)
-                    changed.append(lb_id)
-                self._heal(conn, obs)
-                if obs.counters is not None:
-                    c = obs.counters
-                    by_key = {"lb": _values(c), **{k: _values(v) for k, v in obs.listener_counters.items()}}
-                    dataplane.record_counters(
-                        conn,
-                        lb_id,
-                        c.generation,
-                        c.active_connections,
-                        by_key,
-                        {k: v.active_connections for k, v in obs.listener_counters.items()},
-                    )
+            for plan in plans:
+                if self._apply(conn, plan):
+                    changed.append(plan.lb_id)
         return changed
 
+    def _plan(
+        self, obs: Observation, row: dataplane.Served | None, known: Mapping[str, tuple]
+    ) -> _Plan | None:
+        plan = _Plan(obs.lb_id)
+        if row is None or row.running != obs.running or row.reason != obs.reason:
+            plan.running = (obs.running, obs.reason)
+            plan.moved = row is None or row.running != obs.running
+        for member_id, m in obs.members.items():
+            rep = dataplane.MemberReport(
+                m.health, m.check_status, m.check_code, m.check_desc, m.check_duration_ms, m.since_s
+            )
+            if known.get(member_id) != rep.key():
+                plan.members[member_id] = rep
+        if obs.counters is not None:
+            c = obs.counters
+            by_key = {"lb": _values(c), **{k: _values(v) for k, v in obs.listener_counters.items()}}
+            listener_active = {k: v.active_connections for k, v in obs.listener_counters.items()}
+            state, stats = dataplane.fold_counters(
+                row.counters if row else None, c.generation, c.active_connections, by_key, listener_active
+            )
+            if row is None or row.stats != stats or row.counters != state:
+                plan.counters = (state, stats)
+        plan.heal = self._heal_decision(obs)
+        return plan if (plan.running or plan.members or plan.counters or plan.heal) else None
+
+    def _apply(self, conn, plan: _Plan) -> bool:
+        """Write one LB's changes; True when its statuses were recomputed."""
+        if plan.running is not None:
+            running, reason = plan.running
+            dataplane.record_running(conn, plan.lb_id, running, reason)
+            if plan.moved:
+                log.log(
+                    logging.INFO if running else logging.WARNING,
+                    "load balancer %s data plane %s%s",
+                    plan.lb_id,
+                    "up" if running else "DOWN: ",
+                    "" if running else reason or "",
+                )
+        health_moved = dataplane.record_members(conn, plan.lb_id, plan.members) if plan.members else False
+        if plan.counters is not None:
+            dataplane.store_counters(conn, plan.lb_id, *plan.counters)
+        if plan.heal is not None:
+            self._heal(conn, plan.lb_id, plan.heal)
+        if health_moved or plan.moved:
+            statuses.refresh(conn, plan.lb_id)
+            return True
+        return False
+
     # -- self-healing ---------------------------------------------------------------------
-    def _heal(self, conn, obs: Observation) -> None:
-        """Restart a data plane found down, from the desired state, with back-off; bounded."""
+    def _heal_decision(self, obs: Observation) -> str | None:
+        """``restart`` or ``give_up`` when a data plane found down is due for it, else None."""
         now = time.monotonic()
         down = self._down.get(obs.lb_id)
         if obs.running:
             if down is not None:
                 del self._down[obs.lb_id]
                 log.info("load balancer %s: data plane back after %.1f s", obs.lb_id, now - down.since)
-            return
+            return None
         if down is None:
-            down = self._down[obs.lb_id] = _Down(now)
+            down = self._down[obs.lb_id] = _Down(now, reason=obs.reason)
+        down.reason = obs.reason
         if down.gave_up or now < down.next_try:
-            return
-        backoff = self.restart_backoff
-        if down.attempts >= len(backoff):
+            return None
+        if down.attempts >= len(self.restart_backoff):
             down.gave_up = True
-            last = queue.last_error(conn, obs.lb_id, lifecycle.APPLY) or obs.reason
-            reason = f"gave up after {down.attempts} restarts: {last}"
-            dataplane.record_running(conn, obs.lb_id, False, reason)
-            log.error("load balancer %s: data plane %s", obs.lb_id, reason)
-            return
-        task = lifecycle.request_apply(conn, obs.lb_id)
+            return "give_up"
         down.attempts += 1
+        backoff = self.restart_backoff
         down.next_try = now + backoff[min(down.attempts, len(backoff) - 1)]
+        return "restart"
+
+    def _heal(self, conn, lb_id: str, action: str) -> None:
+        """Restart a data plane found down, from the desired state (an internal apply), or give up."""
+        down = self._down[lb_id]
+        if action == "give_up":
+            last = queue.last_error(conn, lb_id, lifecycle.APPLY) or down.reason
+            reason = f"gave up after {down.attempts} restarts: {last}"
+            dataplane.record_running(conn, lb_id, False, reason)
+            log.error("load balancer %s: data plane %s", lb_id, reason)
+            return
+        task = lifecycle.request_apply(conn, lb_id)
         log.warning(
             "load balancer %s: data plane down (%s); restarting it from the desired state (attempt %d%s)",
-            obs.lb_id,
-            obs.reason,
+            lb_id,
+            down.reason,
             down.attempts,
             "" if task else ", a queued task will apply it",
         )
