@@ -111,6 +111,12 @@ def server_lines(config: str) -> tuple[dict[tuple[str, str], ServerLine], str]:
     return servers, "\n".join(rest)
 
 
+def checked_servers(config: str) -> set[tuple[str, str]]:
+    """``(backend, server)`` of every server with health checks: the only ones whose saved
+    state a reload may restore (a saved DOWN on an unchecked server would never clear)."""
+    return {key for key, line in server_lines(config)[0].items() if "check" in line.options}
+
+
 @dataclass(frozen=True)
 class Step:
     """One runtime-API change: ``add``, ``delete``, ``weight`` or ``state``."""
@@ -227,6 +233,7 @@ class HaproxyProvider:
             executables=bundle.executables,
             config_hash=bundle.config_hash,
             haproxy_bin=self.haproxy_bin,
+            keep_state=checked_servers(bundle.config),
         )
         if done.action != "unchanged":
             log.info("load balancer %s: HAProxy %s in %.0f ms", desired.id, done.action, done.seconds * 1000)

@@ -20,7 +20,7 @@ import os
 import re
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -157,13 +157,17 @@ class StatsSocket:
         text = self.execute(cmd)[0].text
         return text + "\n"
 
-    def save_server_state(self, path: Path | str) -> None:
+    def save_server_state(self, path: Path | str, keep: Collection[tuple[str, str]] | None = None) -> None:
         """Write ``show servers state`` to ``path`` (0600, atomically) so a reload keeps health state.
 
         The configuration must say ``server-state-file <path>`` in ``global`` and
         ``load-server-state-from-file global`` in ``defaults`` (or per backend).
+        ``keep``: the ``(backend, server)`` pairs whose state is carried over (None: all);
+        see :func:`filter_server_state`.
         """
         text = self.show_servers_state()
+        if keep is not None:
+            text = filter_server_state(text, keep)
         target = Path(path)
         tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -285,6 +289,25 @@ class ProcInfo:
 _UPTIME = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 _MASTER = re.compile(r"(\d+)\s+master\s+(\d+)\s+\[failed:\s*(\d+)\]\s+(\S+)\s*(\S*)")
 _PROC = re.compile(r"(\d+)\s+(\S+)\s+(\d+)\s+(\S+)\s*(\S*)")
+
+
+def filter_server_state(text: str, keep: Collection[tuple[str, str]]) -> str:
+    """``show servers state`` output with only the servers of ``keep`` (backend, server names).
+
+    A server left out starts as its configuration says. HAProxy 2.6 restores a saved
+    DOWN operational state even for a server that no longer has checks (its health
+    monitor was removed or disabled), and nothing ever brings such a server back up: it
+    would silently take no traffic. So only servers that are checked in the new
+    configuration should carry their health over.
+    """
+    wanted = set(keep)
+    out = []
+    for line in text.splitlines():
+        words = line.split()
+        if len(words) >= 4 and not line.startswith("#") and (words[1], words[3]) not in wanted:
+            continue
+        out.append(line)
+    return "\n".join(out) + "\n"
 
 
 def _uptime(text: str) -> int:
