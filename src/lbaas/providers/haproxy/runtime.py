@@ -292,20 +292,37 @@ _PROC = re.compile(r"(\d+)\s+(\S+)\s+(\d+)\s+(\S+)\s*(\S*)")
 
 
 def filter_server_state(text: str, keep: Collection[tuple[str, str]]) -> str:
-    """``show servers state`` output with only the servers of ``keep`` (backend, server names).
+    """``show servers state`` output made fit to be loaded by the next worker.
 
-    A server left out starts as its configuration says. HAProxy 2.6 restores a saved
-    DOWN operational state even for a server that no longer has checks (its health
-    monitor was removed or disabled), and nothing ever brings such a server back up: it
-    would silently take no traffic. So only servers that are checked in the new
-    configuration should carry their health over.
+    Only the servers of ``keep`` (``(backend, server)`` names) stay, and of them only the
+    health: their admin state is cleared and their current weight set to their initial
+    one, so that the new configuration decides both. HAProxy 2.6 otherwise
+    restores from the file (measured on 2.6.12):
+
+    * a saved DOWN even for a server that no longer has checks (its monitor was removed
+      or disabled): nothing would ever bring it back up, so it silently takes no traffic.
+      Only servers checked in the new configuration belong in ``keep``;
+    * a MAINT set through the runtime API even when the new configuration enables the
+      server, and a weight set through the runtime API even when the new configuration
+      says another one (when its initial weight did not change): a member enabled, or
+      re-weighted, together with a change that needs a reload would keep its old value.
     """
     wanted = set(keep)
+    columns: list[str] = []
     out = []
     for line in text.splitlines():
         words = line.split()
-        if len(words) >= 4 and not line.startswith("#") and (words[1], words[3]) not in wanted:
-            continue
+        if line.startswith("#"):
+            columns = words[1:]
+        elif len(words) >= 4 and columns:
+            row = dict(zip(columns, words, strict=False))
+            if (row.get("be_name"), row.get("srv_name")) not in wanted:
+                continue
+            if "srv_admin_state" in row:
+                words[columns.index("srv_admin_state")] = "0"
+            if "srv_uweight" in row and "srv_iweight" in row:
+                words[columns.index("srv_uweight")] = row["srv_iweight"]
+            line = " ".join(words)
         out.append(line)
     return "\n".join(out) + "\n"
 
