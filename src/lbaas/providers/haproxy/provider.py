@@ -439,11 +439,17 @@ class HaproxyProvider:
         return None
 
     def stop_all(self) -> int:
-        """Stop every HAProxy lbaas started (operators, test teardown); their files stay."""
+        """Stop every HAProxy lbaas started (operators, test teardown).
+
+        Their configurations stay; their sockets, pid files and running records go, as with
+        any stop (a stale socket in the run directory would look like a live LB).
+        """
         masters = discovery.find_running(self.layout)
         for master in masters:
             discovery.terminate(master.pid, master.worker_pids)
             discovery.reap(master.pid)
+            if master.lb_id:
+                self._process(self.paths(master.lb_id)).stop()  # nothing left to signal: cleans up
         return len(masters)
 
 
