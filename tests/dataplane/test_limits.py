@@ -116,3 +116,10 @@ def test_what_haproxy_cannot_serve_is_refused_at_request_time(dataplane: DataPla
     assert client.cloud.tasks.list().count == tasks_before  # nothing was queued
     assert client.cloud.tasks.list(state=["ERROR"]).count == 0
     assert lbs.get(lb.id).provisioning_status == "ACTIVE"
+
+    # and a deleted LB takes its HAProxy and its sockets with it
+    paths = dataplane.provider.paths(lb.id)
+    assert paths.stats_socket.exists()
+    finish(client, lbs.delete(lb.id))
+    assert lb.id not in {p.lb_id for p in dataplane.provider.processes()}
+    assert not paths.stats_socket.exists() and not paths.master_socket.exists()
