@@ -44,11 +44,11 @@ def test_member_changes_are_runtime_steps() -> None:
 
 
 def test_many_members_added_one_by_one_never_reload_within_a_block() -> None:
-    """maxconn reserves descriptors for servers in blocks of 64: the 5th to the 64th member
+    """maxconn reserves descriptors for servers in blocks of 256: the 5th to the 256th member
     are each an ``add`` step, not a reload."""
     old = http_basic(None)  # type: ignore[arg-type]
     current = old
-    for i in range(5, 65):
+    for i in range(5, 257):
         members = (
             *_pool(current, "pool-web").members,
             Member(id=f"m-{i}", address="10.0.0.20", protocol_port=i),
@@ -61,7 +61,7 @@ def test_many_members_added_one_by_one_never_reload_within_a_block() -> None:
         "pool-web",
         (*_pool(current, "pool-web").members, Member(id="m-x", address="10.0.0.20", protocol_port=99)),
     )
-    assert _plan(current, crossing) is None  # the 65th needs more descriptors: a reload
+    assert _plan(current, crossing) is None  # the 257th needs more descriptors: a reload
 
 
 def test_what_needs_a_reload() -> None:
