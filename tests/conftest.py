@@ -117,9 +117,13 @@ def database_url(backend: str, tmp: Path) -> str:
 
 
 @contextlib.contextmanager
-def serve(backend: str, tmp: Path, **settings: Any) -> Iterator[Server]:
-    """Run one lbaas server on loopback for the duration of the with-block (noop unless told)."""
-    url = database_url(backend, tmp)
+def serve(backend: str, tmp: Path, *, database: str | None = None, **settings: Any) -> Iterator[Server]:
+    """Run one lbaas server on loopback for the duration of the with-block (noop unless told).
+
+    ``database``: an existing database's URL (kept afterwards: a second server on the same
+    database plays an lbaas restart); by default a fresh one, PostgreSQL's dropped at the end.
+    """
+    url = database or database_url(backend, tmp)
     settings.setdefault("provider", "noop")
     cfg = Settings.from_env(database_url=url, data_dir=tmp, admin_api_key=ADMIN_TOKEN, **settings)
     app = create_app(cfg)
@@ -129,7 +133,7 @@ def serve(backend: str, tmp: Path, **settings: Any) -> Iterator[Server]:
     finally:
         thread.server.should_exit = True
         thread.join(15)
-        if backend == "pg":
+        if backend == "pg" and database is None:
             _drop_pg(url)
 
 

@@ -64,8 +64,15 @@ def test_round_robin_over_three_members_then_a_dead_one_turns_error_with_its_rea
         answers = {http.get(url).text for _ in range(20)}
     assert answers == {"rr-1", "rr-2"}  # no failed request: the dead member is out of rotation
 
-    stats = client.cloud.load_balancers.get(lb.id, show_stats=True).stats
-    assert (
-        stats.total_connections >= 2 and stats.bytes_in > 50 * 30 and stats.bytes_out > 0
-    )  # keep-alive: 2 conns
+    # keep-alive: 2 connections; the poller reads them within a poll interval
+    stats = wait_for(
+        lambda: (
+            (s := client.cloud.load_balancers.get(lb.id, show_stats=True).stats)
+            and s.total_connections >= 2
+            and s
+        ),
+        timeout=10,
+        what="both connections counted",
+    )
+    assert stats.bytes_in > 50 * 30 and stats.bytes_out > 0
     client.cloud.load_balancers.delete(lb.id)

@@ -11,7 +11,13 @@ from pathlib import Path
 import pytest
 
 from lbaas.providers.haproxy.errors import CommandFailed, HaproxyError, SocketUnavailable
-from lbaas.providers.haproxy.runtime import MasterSocket, StatsSocket, parse_show_proc, server_address
+from lbaas.providers.haproxy.runtime import (
+    MasterSocket,
+    StatsSocket,
+    filter_server_state,
+    parse_show_proc,
+    server_address,
+)
 
 
 class FakeCli:
@@ -174,3 +180,24 @@ def test_master_command_to_a_worker(cli: FakeCli) -> None:
     cli.reply = b"Pid: 42\n"
     assert MasterSocket(cli.path).worker_command(42, "show info") == "Pid: 42\n"
     assert cli.received == [b"@!42 show info\n"]
+
+
+SERVERS_STATE = """1
+# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight srv_check_status
+3 pool-a 1 m-1 127.0.0.1 2 0 1 1 15
+3 pool-a 2 m-2 127.0.0.1 0 1 1 1 17
+4 pool-b 1 m-1 127.0.0.1 2 1 3 1 15
+"""
+
+
+def test_filter_server_state_keeps_the_health_of_checked_servers_only() -> None:
+    kept = filter_server_state(SERVERS_STATE, {("pool-a", "m-1"), ("pool-b", "m-1")})
+    assert kept.splitlines() == [
+        "1",
+        SERVERS_STATE.splitlines()[1],
+        "3 pool-a 1 m-1 127.0.0.1 2 0 1 1 15",
+        # admin state (MAINT from the runtime API) and weight (3 from the runtime API) cleared:
+        # the configuration decides them; the health (op state 2, check status) stays
+        "4 pool-b 1 m-1 127.0.0.1 2 0 1 1 15",
+    ]
+    assert len(filter_server_state(SERVERS_STATE, set()).splitlines()) == 2

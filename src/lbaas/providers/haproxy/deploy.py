@@ -38,6 +38,7 @@ def deploy(
     config_hash: str | None = None,
     haproxy_bin: str = "haproxy",
     process: HaproxyProcess | None = None,
+    keep_state: Collection[tuple[str, str]] | None = None,
 ) -> Deployed:
     """Install ``files`` and make the LB's master serve them; idempotent.
 
@@ -45,6 +46,8 @@ def deploy(
     ``Bundle.config_hash``; default: the SHA-256 of ``haproxy.cfg``). Raises
     :class:`ConfigInvalid` (nothing changed), :class:`StartFailed` or :class:`ReloadFailed`
     (previous bundle restored on disk; the old worker, if any, still serves).
+    ``keep_state``: the ``(backend, server)`` pairs whose state a reload carries over
+    (None: all; see :func:`lbaas.providers.haproxy.runtime.filter_server_state`).
     """
     process = process or HaproxyProcess(paths, haproxy_bin=haproxy_bin)
     installed = install(paths, files, executables=executables, haproxy_bin=haproxy_bin)
@@ -60,7 +63,7 @@ def deploy(
     if not installed.changed and status.config_sha256 == wanted:
         return Deployed("unchanged", status, installed)
     with contextlib.suppress(SocketUnavailable):  # no worker answers: no state worth keeping
-        StatsSocket(paths.stats_socket).save_server_state(paths.state_file)
+        StatsSocket(paths.stats_socket).save_server_state(paths.state_file, keep_state)
     try:
         reloaded = process.reload(wanted)
     except ReloadFailed:

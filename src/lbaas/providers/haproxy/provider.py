@@ -111,6 +111,12 @@ def server_lines(config: str) -> tuple[dict[tuple[str, str], ServerLine], str]:
     return servers, "\n".join(rest)
 
 
+def checked_servers(config: str) -> set[tuple[str, str]]:
+    """``(backend, server)`` of every server with health checks: the only ones whose saved
+    state a reload may restore (a saved DOWN on an unchecked server would never clear)."""
+    return {key for key, line in server_lines(config)[0].items() if "check" in line.options}
+
+
 @dataclass(frozen=True)
 class Step:
     """One runtime-API change: ``add``, ``delete``, ``weight`` or ``state``."""
@@ -227,6 +233,7 @@ class HaproxyProvider:
             executables=bundle.executables,
             config_hash=bundle.config_hash,
             haproxy_bin=self.haproxy_bin,
+            keep_state=checked_servers(bundle.config),
         )
         if done.action != "unchanged":
             log.info("load balancer %s: HAProxy %s in %.0f ms", desired.id, done.action, done.seconds * 1000)
@@ -432,11 +439,17 @@ class HaproxyProvider:
         return None
 
     def stop_all(self) -> int:
-        """Stop every HAProxy lbaas started (operators, test teardown); their files stay."""
+        """Stop every HAProxy lbaas started (operators, test teardown).
+
+        Their configurations stay; their sockets, pid files and running records go, as with
+        any stop (a stale socket in the run directory would look like a live LB).
+        """
         masters = discovery.find_running(self.layout)
         for master in masters:
             discovery.terminate(master.pid, master.worker_pids)
             discovery.reap(master.pid)
+            if master.lb_id:
+                self._process(self.paths(master.lb_id)).stop()  # nothing left to signal: cleans up
         return len(masters)
 
 

@@ -20,7 +20,7 @@ import os
 import re
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -157,13 +157,17 @@ class StatsSocket:
         text = self.execute(cmd)[0].text
         return text + "\n"
 
-    def save_server_state(self, path: Path | str) -> None:
+    def save_server_state(self, path: Path | str, keep: Collection[tuple[str, str]] | None = None) -> None:
         """Write ``show servers state`` to ``path`` (0600, atomically) so a reload keeps health state.
 
         The configuration must say ``server-state-file <path>`` in ``global`` and
         ``load-server-state-from-file global`` in ``defaults`` (or per backend).
+        ``keep``: the ``(backend, server)`` pairs whose state is carried over (None: all);
+        see :func:`filter_server_state`.
         """
         text = self.show_servers_state()
+        if keep is not None:
+            text = filter_server_state(text, keep)
         target = Path(path)
         tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -285,6 +289,42 @@ class ProcInfo:
 _UPTIME = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 _MASTER = re.compile(r"(\d+)\s+master\s+(\d+)\s+\[failed:\s*(\d+)\]\s+(\S+)\s*(\S*)")
 _PROC = re.compile(r"(\d+)\s+(\S+)\s+(\d+)\s+(\S+)\s*(\S*)")
+
+
+def filter_server_state(text: str, keep: Collection[tuple[str, str]]) -> str:
+    """``show servers state`` output made fit to be loaded by the next worker.
+
+    Only the servers of ``keep`` (``(backend, server)`` names) stay, and of them only the
+    health: their admin state is cleared and their current weight set to their initial
+    one, so that the new configuration decides both. HAProxy 2.6 otherwise
+    restores from the file (measured on 2.6.12):
+
+    * a saved DOWN even for a server that no longer has checks (its monitor was removed
+      or disabled): nothing would ever bring it back up, so it silently takes no traffic.
+      Only servers checked in the new configuration belong in ``keep``;
+    * a MAINT set through the runtime API even when the new configuration enables the
+      server, and a weight set through the runtime API even when the new configuration
+      says another one (when its initial weight did not change): a member enabled, or
+      re-weighted, together with a change that needs a reload would keep its old value.
+    """
+    wanted = set(keep)
+    columns: list[str] = []
+    out = []
+    for line in text.splitlines():
+        words = line.split()
+        if line.startswith("#"):
+            columns = words[1:]
+        elif len(words) >= 4 and columns:
+            row = dict(zip(columns, words, strict=False))
+            if (row.get("be_name"), row.get("srv_name")) not in wanted:
+                continue
+            if "srv_admin_state" in row:
+                words[columns.index("srv_admin_state")] = "0"
+            if "srv_uweight" in row and "srv_iweight" in row:
+                words[columns.index("srv_uweight")] = row["srv_iweight"]
+            line = " ".join(words)
+        out.append(line)
+    return "\n".join(out) + "\n"
 
 
 def _uptime(text: str) -> int:
