@@ -18,9 +18,10 @@ def new_id() -> str:
 
 def fmt_resource(ts: dt.datetime | None) -> str | None:
     """Resource timestamps, Gcore style: ``2019-06-18T11:56:16+0000``."""
-    return None if ts is None else ts.strftime("%Y-%m-%dT%H:%M:%S+0000")
+    # isoformat is C and ~5x faster than strftime; the same text for every year lbaas stores.
+    return None if ts is None else ts.isoformat(timespec="seconds") + "+0000"
 
 
 def fmt_task(ts: dt.datetime | None) -> str | None:
     """Task timestamps: naive ISO, as in Gcore's fixtures."""
-    return None if ts is None else ts.strftime("%Y-%m-%dT%H:%M:%S")
+    return None if ts is None else ts.isoformat(timespec="seconds")

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from lbaas.db import tables
+from lbaas.db.prepared import Prepared
 from lbaas.db.queue import Scope
 from lbaas.domain.capabilities import EVERYTHING, Capabilities
 from lbaas.domain.flavors import FLAVORS
@@ -70,6 +71,9 @@ _AUTH_SCOPE = (
 )
 
 
+_AUTH_SCOPE_FAST = Prepared(_AUTH_SCOPE)
+
+
 def authorize(
     conn: Connection,
     token: str,
@@ -79,8 +83,7 @@ def authorize(
     capabilities: Capabilities = EVERYTHING,
 ) -> Ctx:
     """Authenticate and resolve the scope in one query (the hot path of every request)."""
-    params = {"digest": digest(token), "project_id": project_id, "region_id": region_id}
-    row = conn.execute(_AUTH_SCOPE, params).first()
+    row = _AUTH_SCOPE_FAST.first(conn, digest=digest(token), project_id=project_id, region_id=region_id)
     if row is None or row.revoked_at is not None:
         authenticate(conn, token)  # raises, with Gcore's wording for this token
     principal = Principal(row.id, row.user_id, row.project_id)
@@ -98,12 +101,37 @@ _TAGS = sa.select(_T.c.resource_id, _T.c.key, _T.c.value, _T.c.read_only).where(
 )
 
 
+_TAGS_OF_ONE = Prepared(
+    sa.select(_T.c.resource_id, _T.c.key, _T.c.value, _T.c.read_only).where(
+        _T.c.resource_id == sa.bindparam("id")
+    )
+)
+_TAG_DELETE = Prepared(
+    _T.delete().where(_T.c.resource_id == sa.bindparam("rid"), _T.c.key == sa.bindparam("k"))
+)
+_TAG_INSERT = Prepared(
+    _T.insert().values(
+        resource_id=sa.bindparam("rid"),
+        key=sa.bindparam("k"),
+        value=sa.bindparam("v"),
+        read_only=sa.bindparam("ro", type_=sa.Boolean()),
+        resource_type=sa.bindparam("rt"),
+    )
+)
+_TAG_UPDATE = Prepared(
+    _T.update()
+    .where(_T.c.resource_id == sa.bindparam("rid"), _T.c.key == sa.bindparam("k"))
+    .values(value=sa.bindparam("v"), read_only=sa.bindparam("ro", type_=sa.Boolean()))
+)
+
+
 def load_tags(conn: Connection, ids: Sequence[str]) -> dict[str, dict[str, Tag]]:
     """Tags of many resources in one query: ``{resource_id: {key: Tag}}``."""
     out: dict[str, dict[str, Tag]] = {i: {} for i in ids}
     if not ids:
         return out
-    for r in conn.execute(_TAGS, {"ids": list(ids)}):
+    rows = _TAGS_OF_ONE.all(conn, id=ids[0]) if len(ids) == 1 else conn.execute(_TAGS, {"ids": list(ids)})
+    for r in rows:
         out[r.resource_id][r.key] = Tag(r.key, r.value, r.read_only)
     return out
 
@@ -112,30 +140,17 @@ def write_tags(
     conn: Connection, resource_type: str, resource_id: str, before: dict[str, Tag], after: dict[str, Tag]
 ) -> None:
     """Store the difference between two tag sets."""
-    t = tables.tags
-    gone = [k for k in before if k not in after]
-    if gone:
-        conn.execute(t.delete().where(t.c.resource_id == resource_id, t.c.key.in_(gone)))
+    for key in before:
+        if key not in after:
+            _TAG_DELETE.execute(conn, rid=resource_id, k=key)
     for key, tag in after.items():
         old = before.get(key)
         if old == tag:
             continue
         if old is None:
-            conn.execute(
-                t.insert().values(
-                    resource_id=resource_id,
-                    key=key,
-                    value=tag.value,
-                    read_only=tag.read_only,
-                    resource_type=resource_type,
-                )
-            )
+            _TAG_INSERT.execute(conn, rid=resource_id, k=key, v=tag.value, ro=tag.read_only, rt=resource_type)
         else:
-            conn.execute(
-                t.update()
-                .where(t.c.resource_id == resource_id, t.c.key == key)
-                .values(value=tag.value, read_only=tag.read_only)
-            )
+            _TAG_UPDATE.execute(conn, rid=resource_id, k=key, v=tag.value, ro=tag.read_only)
 
 
 def tag_filters(
@@ -183,20 +198,20 @@ def page(total: int, results: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 @functools.cache
-def _by_id(table: sa.Table, for_update: bool) -> sa.Select:
+def _by_id(table: sa.Table, for_update: bool) -> Prepared:
     """The statement reading one row of a project and region (built once per table)."""
     q = sa.select(table).where(
         table.c.id == sa.bindparam("id"),
         table.c.project_id == sa.bindparam("project_id"),
         table.c.region_id == sa.bindparam("region_id"),
     )
-    return q.with_for_update() if for_update else q
+    return Prepared(q.with_for_update() if for_update else q)
 
 
 def lock_row(conn: Connection, table: sa.Table, ident: str, ctx: Ctx, kind: str) -> Any:
     """Read one row of the caller's project and region for update, or 404."""
-    params = {"id": str(ident), "project_id": ctx.project_id, "region_id": ctx.region_id}
-    row = conn.execute(_by_id(table, conn.dialect.name != "sqlite"), params).first()
+    statement = _by_id(table, conn.dialect.name != "sqlite")
+    row = statement.first(conn, id=str(ident), project_id=ctx.project_id, region_id=ctx.region_id)
     if row is None:
         raise NotFound.of(kind, ident)
     return row
@@ -204,8 +219,7 @@ def lock_row(conn: Connection, table: sa.Table, ident: str, ctx: Ctx, kind: str)
 
 def get_row(conn: Connection, table: sa.Table, ident: str, ctx: Ctx, kind: str) -> Any:
     """Read one row of the caller's project and region, or 404."""
-    params = {"id": str(ident), "project_id": ctx.project_id, "region_id": ctx.region_id}
-    row = conn.execute(_by_id(table, False), params).first()
+    row = _by_id(table, False).first(conn, id=str(ident), project_id=ctx.project_id, region_id=ctx.region_id)
     if row is None:
         raise NotFound.of(kind, ident)
     return row

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from collections import defaultdict
 from collections.abc import Sequence
@@ -14,6 +15,7 @@ from sqlalchemy.engine import Connection
 from lbaas.clock import new_id, utcnow
 from lbaas.db import dataplane, ipam, lifecycle, queue, tables
 from lbaas.db import metrics as metrics_db
+from lbaas.db.prepared import Prepared
 from lbaas.domain import metrics as domain_metrics
 from lbaas.domain import tags as tags_mod
 from lbaas.domain.flavors import DEFAULT_FLAVOR
@@ -78,7 +80,14 @@ _GET = LB_VIEW.where(
 )
 
 
-_UPDATE = LB.update().where(LB.c.id == sa.bindparam("b_id"))  # SET follows the parameters given
+_GET_FAST = Prepared(_GET)
+
+
+@functools.cache
+def _update_statement(columns: tuple[str, ...]) -> Prepared:
+    """``UPDATE load_balancers SET <columns> WHERE id = :b_id``, prepared once per set of columns."""
+    values = {c: sa.bindparam(c, type_=LB.c[c].type) for c in columns}
+    return Prepared(LB.update().where(LB.c.id == sa.bindparam("b_id")).values(values))
 
 
 def _tags(agg: str | None) -> dict[str, tags_mod.Tag]:
@@ -136,7 +145,7 @@ def get_many(conn: Connection, ctx: Ctx, lb_ids: Sequence[str]) -> dict[str, dic
 
 def get(conn: Connection, ctx: Ctx, lb_id: str, *, show_stats: bool = False) -> dict[str, Any]:
     """One load balancer of the caller's project and region."""
-    row = conn.execute(_GET, {"id": lb_id, "project_id": ctx.project_id, "region_id": ctx.region_id}).first()
+    row = _GET_FAST.first(conn, id=lb_id, project_id=ctx.project_id, region_id=ctx.region_id)
     if row is None:
         raise NotFound.of("Load balancer", lb_id)
     return _views(conn, [row], ctx, show_stats)[0]
@@ -154,6 +163,18 @@ def parse_order(order_by: str | None, columns: dict[str, Any], default: str) -> 
         first.nulls_last() if direction == "asc" else first.nulls_first(),
         LB.c.id.asc() if direction == "asc" else LB.c.id.desc(),
     ]
+
+
+_SCOPE = (LB.c.project_id == sa.bindparam("project_id"), LB.c.region_id == sa.bindparam("region_id"))
+_COUNT_IN_SCOPE = Prepared(sa.select(sa.func.count().label("n")).select_from(LB).where(*_SCOPE))
+
+
+@functools.cache
+def _plain_page(order_by: str) -> tuple[Prepared, Prepared]:
+    """(count, page) of the LBs of one project and region in one order, prepared once per order."""
+    order = parse_order(order_by, ORDER_COLUMNS, "created_at.desc")
+    page_of = LB_VIEW.where(*_SCOPE).order_by(*order).limit(sa.bindparam("lim")).offset(sa.bindparam("off"))
+    return _COUNT_IN_SCOPE, Prepared(page_of)
 
 
 def parse_tag_key_value(raw: str | None) -> dict[str, str] | None:
@@ -202,6 +223,12 @@ def list_(
         where.append(has_fip if assigned_floating else ~has_fip)
     where += tag_filters(LB.c.id, tag_key, parse_tag_key_value(tag_key_value))
     order = parse_order(order_by, ORDER_COLUMNS, "created_at.desc")
+    if len(where) == 2:  # the common page: no filter but the scope (prepared, see _plain_page)
+        count, page_of = _plain_page(order_by or "created_at.desc")
+        scope = {"project_id": ctx.project_id, "region_id": ctx.region_id}
+        total = count.first(conn, **scope)[0]
+        rows = [] if total <= offset else page_of.all(conn, **scope, lim=limit, off=offset)
+        return page(total, _views(conn, rows, ctx, show_stats))
     total, rows = fetch_page(conn, LB, where, order, limit, offset, query=LB_VIEW)
     return page(total, _views(conn, rows, ctx, show_stats))
 
@@ -302,7 +329,7 @@ def update(conn: Connection, ctx: Ctx, lb_id: str, changes: dict[str, Any], *, a
         after = tags_mod.merge_patch(before, changes["tags"])
         write_tags(conn, "loadbalancer", lb_id, before, after)
     values["updated_at"] = max(utcnow(), row.updated_at or row.created_at)
-    conn.execute(_UPDATE, {"b_id": lb_id, **values})
+    _update_statement(tuple(sorted(values))).execute(conn, b_id=lb_id, **values)
 
 
 def _field_changes(conn: Connection, changes: dict[str, Any]) -> dict[str, Any]:
