@@ -263,3 +263,19 @@ def test_an_inline_run_that_raises_still_answers_the_accepted_task(tmp_path, mon
         time.sleep(h.worker.grace + 0.1)  # background workers leave young tasks to their request
         h.drain()  # the task was committed and is still run
         assert h.task_states(res.json()["tasks"]) == {res.json()["tasks"][0]: "FINISHED"}
+
+
+def test_a_database_collision_is_retried_not_failed() -> None:
+    """A deadlock or a busy SQLite in a task's transaction says nothing about the task: run it again."""
+    import sqlalchemy as sa
+
+    from lbaas.tasks.retry import transient
+
+    class Deadlock(Exception):
+        sqlstate = "40P01"
+
+    assert transient(sa.exc.OperationalError("DELETE ...", {}, Deadlock("deadlock detected")))
+    assert transient(sa.exc.OperationalError("BEGIN IMMEDIATE", {}, Exception("database is locked")))
+    assert not transient(sa.exc.OperationalError("SELECT", {}, Exception("no such table: x")))
+    assert not transient(RuntimeError("bug"))
+    assert RetryPolicy().retry_in(sa.exc.OperationalError("x", {}, Deadlock()), 1) is not None

@@ -136,10 +136,14 @@ class Poller:
         if not plans:
             return []
         changed: list[str] = []
-        with self.db.write() as conn:
-            for plan in plans:
-                if self._apply(conn, plan):
-                    changed.append(plan.lb_id)
+        # SQLite: one transaction (one fsync) for the whole round. PostgreSQL: one per LB, so that
+        # the poller's row locks never wait in a cycle with a task's (e.g. an LB being deleted).
+        step = len(plans) if self.db.is_sqlite else 1
+        for i in range(0, len(plans), step):
+            with self.db.write() as conn:
+                for plan in plans[i : i + step]:
+                    if self._apply(conn, plan):
+                        changed.append(plan.lb_id)
         return changed
 
     def _plan(
