@@ -180,6 +180,14 @@ def _url(sock: socket.socket) -> str:
     help="auto (default): haproxy when HAProxy >= 2.6 is installed, else noop (the emulator).",
 )
 @click.option("--no-worker", is_flag=True, help="Serve the API only; run `lbaas worker` separately.")
+@click.option(
+    "--api-processes",
+    envvar="LBAAS_API_PROCESSES",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="API processes sharing the port (the worker runs once, in the parent).",
+)
 @EMULATOR_OPT
 def serve(
     host: str | None,
@@ -188,6 +196,7 @@ def serve(
     provider: str | None,
     no_worker: bool,
     emulator_controls: bool | None,
+    api_processes: int,
 ) -> None:
     """Run the API (and, by default, a worker) until SIGTERM.
 
@@ -196,7 +205,6 @@ def serve(
     """
     import uvicorn
 
-    from lbaas import first_start
     from lbaas.api.app import create_app
 
     settings = _settings(
@@ -209,21 +217,86 @@ def serve(
     )
     settings = _resolve_provider(settings)
     sock = bind_socket(settings.host, settings.port)
+    if api_processes > 1:
+        _serve_processes(settings, sock, api_processes)
+        return
     app = create_app(settings)
-    note = first_start.ensure_admin_key(app.state.db, settings)
-    if note:
-        click.echo(f"lbaas: {note}", err=True)
-    database = sa.engine.make_url(settings.database_url).render_as_string()
-    click.echo(
-        f"lbaas: serving on {_url(sock)} with provider {settings.provider}, database {database}"
-        + (", emulator controls on (/lbaas/v1/)" if settings.controls_for(settings.provider) else ""),
-        err=True,
-    )
+    _announce(app.state.db, settings, sock)
     config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=20)
     server = uvicorn.Server(config)
     server.run(sockets=[sock])
     if not server.started:
         raise click.ClickException("the server did not start; see the log lines above")
+
+
+def _announce(db: Any, settings: Settings, sock: socket.socket, processes: int = 1) -> None:
+    from lbaas import first_start
+
+    note = first_start.ensure_admin_key(db, settings)
+    if note:
+        click.echo(f"lbaas: {note}", err=True)
+    database = sa.engine.make_url(settings.database_url).render_as_string()
+    click.echo(
+        f"lbaas: serving on {_url(sock)} with provider {settings.provider}, database {database}"
+        + (f", {processes} API processes" if processes > 1 else "")
+        + (", emulator controls on (/lbaas/v1/)" if settings.controls_for(settings.provider) else ""),
+        err=True,
+    )
+
+
+def _api_process(settings: Settings, sock: socket.socket) -> None:
+    """One of ``--api-processes``: the API only, on the socket the parent bound (its kernel queue
+    spreads connections over the processes); the parent runs the worker."""
+    import dataclasses
+
+    import uvicorn
+
+    from lbaas.api.app import create_app
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us with SIGTERM
+    app = create_app(dataclasses.replace(settings, run_worker=False))
+    config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=20)
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def _serve_processes(settings: Settings, sock: socket.socket, count: int) -> None:
+    """``--api-processes N``: N API processes share one listening socket; the task worker, the status
+    poller and the other background threads run once, here. All state they share is in the
+    database (idempotency, the emulator's controls, the queue), so any process may take any request."""
+    import multiprocessing
+
+    from lbaas.db import migrate
+    from lbaas.db.engine import Database
+
+    db = Database(settings.database_url)
+    migrate.upgrade(db, region_name=settings.region_name, project_name=settings.project_name)
+    _announce(db, settings, sock, count)
+    db.dispose()
+    context = multiprocessing.get_context("spawn")
+    children = [
+        context.Process(target=_api_process, args=(settings, sock), daemon=False) for _ in range(count)
+    ]
+    for child in children:
+        child.start()
+    sock.close()
+    runner, db = (None, None) if not settings.run_worker else _background(settings)
+    done = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: done.set())
+    try:
+        while not done.wait(0.5):
+            if not all(c.is_alive() for c in children):
+                click.echo("lbaas: an API process exited; stopping", err=True)
+                break
+    finally:
+        for child in children:
+            if child.is_alive():
+                child.terminate()
+        for child in children:
+            child.join(25)
+        if runner is not None:
+            runner.stop()
+            db.dispose()
 
 
 def _resolve_provider(settings: Settings) -> Settings:
@@ -250,13 +323,6 @@ def worker(
 ) -> None:
     """Run task workers only (several may share one PostgreSQL database), with the status poller
     and the access-log receiver."""
-    from lbaas.accesslogs import receiver_for
-    from lbaas.certs import SecretBox, load_or_create_key
-    from lbaas.providers import make_provider
-    from lbaas.tasks import handlers  # noqa: F401
-    from lbaas.tasks.runner import Runner
-    from lbaas.tasks.worker import Worker
-
     settings = _resolve_provider(
         _settings(
             database_url=database_url,
@@ -265,6 +331,27 @@ def worker(
             emulator_controls=emulator_controls,
         )
     )
+    runner, _db_ = _background(settings)
+    done = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: done.set())
+    click.echo(
+        f"lbaas worker {runner.worker.id}: {settings.worker_threads} threads, provider {settings.provider}",
+        err=True,
+    )
+    done.wait()
+    runner.stop()
+
+
+def _background(settings: Settings) -> tuple[Any, Any]:
+    """The task worker, the status poller and the other background threads of a process, started."""
+    from lbaas.accesslogs import receiver_for
+    from lbaas.certs import SecretBox, load_or_create_key
+    from lbaas.providers import make_provider
+    from lbaas.tasks import handlers  # noqa: F401
+    from lbaas.tasks.runner import Runner
+    from lbaas.tasks.worker import Worker
+
     db = _db(settings.database_url)
     box = SecretBox.from_key(load_or_create_key(settings.data_dir, settings.secret_key))
     data_plane = make_provider(settings)
@@ -286,15 +373,8 @@ def worker(
         metrics_interval=settings.metrics_interval,
         access_logs=receiver_for(db, w.ctx.provider, settings.data_dir),
     )
-    done = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: done.set())
     runner.start()
-    click.echo(
-        f"lbaas worker {w.id}: {settings.worker_threads} threads, provider {settings.provider}", err=True
-    )
-    done.wait()
-    runner.stop()
+    return runner, db
 
 
 @main.command()

@@ -287,3 +287,39 @@ def test_secret_key_is_generated_at_first_start(tmp_path) -> None:
     proc, _ = start_server(env)
     stop(proc)
     assert key.read_bytes() == first  # reused, never replaced
+
+
+def test_api_processes_share_the_port_and_the_worker_runs_once(tmp_path) -> None:
+    env = env_for(tmp_path, f"sqlite:///{tmp_path / 'db.sqlite'}", LBAAS_NOOP_TASK_DELAY_MS="50")
+    proc, base = start_server(env, "--api-processes", "2")
+    try:
+        pids = [int(p) for p in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()]
+        # multiprocessing's spawned processes (its resource tracker is another kind of child)
+        children = [p for p in pids if b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes()]
+        assert len(children) == 2
+        headers = {"Authorization": f"APIKey {ADMIN_TOKEN}"}
+        tasks = []
+        with httpx.Client(
+            base_url=base, headers=headers, limits=httpx.Limits(max_keepalive_connections=0)
+        ) as http:
+            for i in range(10):  # new connections: the kernel spreads them over both processes
+                tasks += http.post("/cloud/v1/loadbalancers/1/1", json={"name": f"multi-{i}"}).json()["tasks"]
+            deadline = time.time() + 30
+            while time.time() < deadline:
+                states = {http.get(f"/cloud/v1/tasks/{t}").json()["state"] for t in tasks}
+                if states == {"FINISHED"}:
+                    break
+                time.sleep(0.2)
+            assert states == {"FINISHED"}
+            lbs = http.get("/cloud/v1/loadbalancers/1/1").json()
+            assert lbs["count"] == 10
+            lb = lbs["results"][0]["id"]
+            patched = http.patch(f"/cloud/v1/loadbalancers/1/1/{lb}", json={"tags": {"k": "v"}}).json()
+            for _ in range(6):  # whichever process answers, it reads what the other wrote
+                assert http.get(f"/cloud/v1/loadbalancers/1/1/{lb}").json()["tags_v2"] == patched["tags_v2"]
+        with sa.create_engine(f"sqlite:///{tmp_path / 'db.sqlite'}").connect() as conn:
+            workers = {w for (w,) in conn.execute(sa.text("SELECT DISTINCT worker_id FROM tasks"))}
+        assert all(w is not None for w in workers)
+    finally:
+        stop(proc)
+    assert all(not Path(f"/proc/{c}").exists() for c in children)

@@ -133,8 +133,9 @@ class Api:
         fp, window, look = await self._replay_key(request)
 
         timing = self.task_timing
+        inline = getattr(self.worker.ctx.provider, "inline", False)
 
-        def work(conn: Connection) -> tuple[int, bytes, list[str], Callable[[], None] | None]:
+        def work(conn: Connection) -> tuple[int, bytes, list[Any], Callable[[], None] | None]:
             scoped = self._scoped(request, conn, token, project_id, region_id)
             principal = scoped.principal if isinstance(scoped, Ctx) else scoped
             if look:
@@ -145,7 +146,12 @@ class Api:
             ids = [result] if isinstance(result, str) else list(result)
             payload = orjson.dumps({"tasks": ids})
             idempotency.record(conn, principal.key_id, fp, 200, payload)
-            return 200, payload, ids, timing.queued(conn, ids) if timing is not None and ids else None
+            after = timing.queued(conn, ids) if timing is not None and ids else None
+            if inline:
+                # The emulator runs a new task in this request: claim it in the same transaction
+                # (one commit less); a task queued behind another, or held, stays for the worker.
+                ids = [self.worker.claim_in(conn, task_id) or task_id for task_id in ids]
+            return 200, payload, ids, after
 
         status, payload, ids, after = await self.db.write_async(work)
         await self.kick(ids)
@@ -153,8 +159,10 @@ class Api:
             after()
         return Response(payload, status_code=status, media_type=JSON)
 
-    async def kick(self, task_ids: list[str]) -> None:
+    async def kick(self, task_ids: list[Any]) -> None:
         """Start new tasks: inline for the emulator, else wake the worker.
+
+        An item is a task id, or a task already claimed in the request's transaction (a row).
 
         Never raises: the request's change is committed, so its answer is the
         task list whatever happens to the task (a failure ends the task, not
@@ -163,11 +171,12 @@ class Api:
         if not task_ids:
             return
         if getattr(self.worker.ctx.provider, "inline", False):
-            for task_id in task_ids:
+            for task in task_ids:
+                run = self.worker.run_task if isinstance(task, dict) else self.worker.run_inline
                 try:
-                    await anyio.to_thread.run_sync(self.worker.run_inline, task_id)
+                    await anyio.to_thread.run_sync(run, task)
                 except Exception:  # noqa: BLE001 - the worker's recovery takes the task over
-                    log.exception("running task %s inline failed; the worker will recover it", task_id)
+                    log.exception("running task %s inline failed; the worker will recover it", task)
                     self.worker.wakeup.set()
         else:
             self.worker.wakeup.set()

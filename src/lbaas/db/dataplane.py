@@ -32,19 +32,21 @@ MH = tables.member_health
 COUNTERS = ("bytes_in", "bytes_out", "request_errors", "total_connections")
 
 
+_DS_SET = DS.update().where(DS.c.lb_id == sa.bindparam("b_lb"))  # SET follows the parameters given
+_DS_ADD = DS.insert()
+_LB_EXISTS = sa.select(tables.load_balancers.c.id).where(tables.load_balancers.c.id == sa.bindparam("lb_id"))
+_APPLIED = sa.select(DS.c.applied).where(DS.c.lb_id == sa.bindparam("lb_id"))
+
+
 def _upsert(conn: Connection, lb_id: str, **values: Any) -> None:
-    if conn.execute(DS.update().where(DS.c.lb_id == lb_id).values(**values)).rowcount == 0:
-        exists = conn.execute(
-            sa.select(tables.load_balancers.c.id).where(tables.load_balancers.c.id == lb_id)
-        ).first()
-        if exists is not None:
-            conn.execute(DS.insert().values(lb_id=lb_id, **values))
+    updated = conn.execute(_DS_SET, {"b_lb": lb_id, **values}).rowcount
+    if not updated and conn.execute(_LB_EXISTS, {"lb_id": lb_id}).first() is not None:
+        conn.execute(_DS_ADD, {"lb_id": lb_id, **values})
 
 
 def applied(conn: Connection, lb_id: str) -> LoadBalancerSnapshot | None:
     """The last snapshot the data plane took for ``lb_id`` (without certificate material)."""
-    data = conn.execute(sa.select(DS.c.applied).where(DS.c.lb_id == lb_id)).scalar()
-    return _decode(data)
+    return _decode(conn.execute(_APPLIED, {"lb_id": lb_id}).scalar())
 
 
 def _decode(data: Mapping[str, Any] | None) -> LoadBalancerSnapshot | None:

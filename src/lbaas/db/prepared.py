@@ -50,8 +50,21 @@ class Prepared:
         sql = str(compiled)
         # Binds rendered at execution time (e.g. aggregate_strings' separator) are constants here.
         post = {compiled.bind_names[b]: b for b in compiled.literal_execute_params}
+        # ... and so are constant IN lists (``state IN ('NEW', 'RUNNING')``).
+        post.update(
+            {
+                name: b
+                for b, name in compiled.bind_names.items()
+                if b.expanding and not b.required and b.value is not None
+            }
+        )
         for name, bind in post.items():
-            sql = sql.replace(f"__[POSTCOMPILE_{name}]", compiled.render_literal_value(bind.value, bind.type))
+            if bind.expanding:
+                item_type = getattr(bind.type, "item_type", bind.type)
+                text = ", ".join(compiled.render_literal_value(v, item_type) for v in bind.value)
+            else:
+                text = compiled.render_literal_value(bind.value, bind.type)
+            sql = sql.replace(f"__[POSTCOMPILE_{name}]", text)
         # Literal values Core turned into binds ('\t', a CASE's '1'...) travel with the statement.
         constants = {
             compiled.bind_names[b]: b.value

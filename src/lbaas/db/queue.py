@@ -11,6 +11,7 @@ expires (the worker died) puts the task back at the head of its queue.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,7 @@ from sqlalchemy.engine import Connection
 
 from lbaas.clock import new_id, utcnow
 from lbaas.db import tables
+from lbaas.db.prepared import Prepared
 
 T = tables.tasks
 
@@ -51,6 +53,9 @@ class Scope:
     request_id: str | None = None
 
 
+_INSERT = T.insert()
+
+
 def enqueue(
     conn: Connection,
     scope: Scope,
@@ -70,25 +75,36 @@ def enqueue(
     task_id = task_id or new_id()
     planned = {k: list((created or {}).get(k, [])) for k in RESOURCE_KEYS}
     conn.execute(
-        T.insert().values(
-            id=task_id,
-            task_type=task_type,
-            state="NEW",
-            lock_key=lock_key,
-            project_id=scope.project_id,
-            region_id=scope.region_id,
-            user_id=scope.user_id,
-            client_id=scope.project_id and 1,
-            request_id=scope.request_id,
-            args=args or {},
-            planned_resources=planned,
-            data=data,
-            attempts=0,
-            internal=internal,
-            created_on=utcnow(),
-        )
+        _INSERT,
+        {
+            "id": task_id,
+            "task_type": task_type,
+            "state": "NEW",
+            "lock_key": lock_key,
+            "project_id": scope.project_id,
+            "region_id": scope.region_id,
+            "user_id": scope.user_id,
+            "client_id": scope.project_id and 1,
+            "request_id": scope.request_id,
+            "args": args or {},
+            "planned_resources": planned,
+            "data": data,
+            "attempts": 0,
+            "internal": internal,
+            "created_on": utcnow(),
+        },
     )
     return task_id
+
+
+# Statements are built once (module level, bound parameters): building a Core expression per
+# call costs ~10x what executing it does.
+_HEAD = (
+    sa.select(T.c.id)
+    .where(T.c.lock_key == sa.bindparam("lock_key"), T.c.state.in_(ACTIVE_STATES), T.c.internal.is_(False))
+    .order_by(T.c.seq)
+    .limit(1)
+)
 
 
 def queue_head(conn: Connection, lock_key: str) -> str | None:
@@ -96,12 +112,7 @@ def queue_head(conn: Connection, lock_key: str) -> str | None:
 
     Internal tasks never hold a resource as far as clients can see.
     """
-    row = conn.execute(
-        sa.select(T.c.id)
-        .where(T.c.lock_key == lock_key, T.c.state.in_(ACTIVE_STATES), T.c.internal.is_(False))
-        .order_by(T.c.seq)
-        .limit(1)
-    ).first()
+    row = conn.execute(_HEAD, {"lock_key": lock_key}).first()
     return row[0] if row else None
 
 
@@ -114,16 +125,50 @@ def _is_head():
     )
 
 
-def _due(now: dt.datetime) -> sa.ColumnElement[bool]:
+def _due(now: Any) -> sa.ColumnElement[bool]:
     return sa.or_(T.c.run_after.is_(None), T.c.run_after <= now)
+
+
+_DUE = _due(sa.bindparam("now", type_=sa.DateTime()))
+_YOUNG_ENOUGH = T.c.created_on <= sa.bindparam("cutoff", type_=sa.DateTime())
+
+
+@functools.cache
+def _waiting(aged: bool) -> sa.Select:
+    q = sa.select(T.c.seq).where(T.c.state == "NEW", _DUE)
+    return (q.where(_YOUNG_ENOUGH) if aged else q).limit(1)
 
 
 def has_waiting(conn: Connection, min_age: float = 0.0) -> bool:
     """Whether any task waits to run (cheap, read-only; claim decides which one)."""
-    q = sa.select(T.c.seq).where(T.c.state == "NEW", _due(utcnow()))
-    if min_age:
-        q = q.where(T.c.created_on <= utcnow() - dt.timedelta(seconds=min_age))
-    return conn.execute(q.limit(1)).first() is not None
+    now = utcnow()
+    params = {"now": now, "cutoff": now - dt.timedelta(seconds=min_age)}
+    return conn.execute(_waiting(bool(min_age)), params).first() is not None
+
+
+@functools.cache
+def _pick(by_id: bool, aged: bool, skip_locked: bool) -> Prepared:
+    q = sa.select(T.c.seq).where(T.c.state == "NEW", _DUE, _is_head())
+    if by_id:
+        q = q.where(T.c.id == sa.bindparam("task_id"))
+    if aged:
+        q = q.where(_YOUNG_ENOUGH)
+    q = q.order_by(T.c.seq).limit(1)
+    return Prepared(q.with_for_update(skip_locked=True) if skip_locked else q)
+
+
+_TAKE = (
+    T.update()
+    .where(T.c.seq == sa.bindparam("b_seq"), T.c.state == "NEW")
+    .values(
+        state="RUNNING",
+        worker_id=sa.bindparam("b_worker"),
+        attempts=T.c.attempts + 1,
+        lease_expires_at=sa.bindparam("b_lease", type_=sa.DateTime()),
+        updated_on=sa.bindparam("b_now", type_=sa.DateTime()),
+    )
+    .returning(*T.c)
+)
 
 
 def claim(
@@ -140,29 +185,23 @@ def claim(
     The final ``UPDATE ... WHERE state='NEW'`` is the compare-and-set: of two
     workers picking the same task, exactly one changes a row.
     """
-    pick = sa.select(T.c.seq).where(T.c.state == "NEW", _due(utcnow()), _is_head())
-    if task_id is not None:
-        pick = pick.where(T.c.id == task_id)
-    if min_age:
-        pick = pick.where(T.c.created_on <= utcnow() - dt.timedelta(seconds=min_age))
-    pick = pick.order_by(T.c.seq).limit(1)
-    if skip_locked:
-        pick = pick.with_for_update(skip_locked=True)
-    seq = conn.execute(pick).scalar()
-    if seq is None:
-        return None
     now = utcnow()
+    params: dict[str, Any] = {"now": now}
+    if task_id is not None:
+        params["task_id"] = task_id
+    if min_age:
+        params["cutoff"] = now - dt.timedelta(seconds=min_age)
+    picked = _pick(task_id is not None, bool(min_age), skip_locked).first(conn, **params)
+    if picked is None:
+        return None
     res = conn.execute(
-        T.update()
-        .where(T.c.seq == seq, T.c.state == "NEW")
-        .values(
-            state="RUNNING",
-            worker_id=worker_id,
-            attempts=T.c.attempts + 1,
-            lease_expires_at=now + dt.timedelta(seconds=lease),
-            updated_on=now,
-        )
-        .returning(*T.c)
+        _TAKE,
+        {
+            "b_seq": picked.seq,
+            "b_worker": worker_id,
+            "b_lease": now + dt.timedelta(seconds=lease),
+            "b_now": now,
+        },
     )
     row = res.mappings().first()
     return dict(row) if row else None
@@ -233,25 +272,25 @@ def reschedule(conn: Connection, task: dict[str, Any], worker_id: str, delay: fl
     return res.rowcount == 1
 
 
+@functools.cache
+def _finish(by_worker: bool) -> sa.Update:
+    cond = [T.c.id == sa.bindparam("b_id"), T.c.state == "RUNNING"]
+    if by_worker:
+        cond.append(T.c.worker_id == sa.bindparam("b_worker"))
+    return T.update().where(*cond).values(state="FINISHED", error=None, lease_expires_at=None)
+
+
 def finish(conn: Connection, task: dict[str, Any], worker_id: str | None) -> bool:
     """Mark a task FINISHED; False if this worker no longer holds it."""
     now = utcnow()
-    cond = [T.c.id == task["id"], T.c.state == "RUNNING"]
-    if worker_id is not None:
-        cond.append(T.c.worker_id == worker_id)
-    res = conn.execute(
-        T.update()
-        .where(*cond)
-        .values(
-            state="FINISHED",
-            created_resources=task["planned_resources"],
-            error=None,
-            finished_on=now,
-            updated_on=now,
-            lease_expires_at=None,
-        )
-    )
-    return res.rowcount == 1
+    params = {
+        "b_id": task["id"],
+        "b_worker": worker_id,
+        "created_resources": task["planned_resources"],
+        "finished_on": now,
+        "updated_on": now,
+    }
+    return conn.execute(_finish(worker_id is not None), params).rowcount == 1
 
 
 def fail(

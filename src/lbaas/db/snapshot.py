@@ -103,8 +103,11 @@ def load_snapshot(
     return dataclasses.replace(snapshot, certificates=certificates)
 
 
+_ROWS_OF_LB = {t.name: sa.select(t).where(t.c.lb_id == sa.bindparam("lb_id")) for t in tables.LB_CHILDREN}
+
+
 def _children(conn: Connection, table: sa.Table, lb_id: str) -> list[Row]:
-    result = conn.execute(sa.select(table).where(table.c.lb_id == lb_id)).mappings()
+    result = conn.execute(_ROWS_OF_LB[table.name], {"lb_id": lb_id}).mappings()
     return [r for r in result if in_desired_state(r)]
 
 

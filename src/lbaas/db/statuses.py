@@ -79,10 +79,16 @@ def refresh(conn: Connection, lb_id: str, health: Mapping[str, str | None] | Non
         _store(conn, table, rows[name], {r["id"]: "ONLINE" for r in rows[name]})
 
 
+_SET_STATUS = {
+    t.name: t.update().where(t.c.id == sa.bindparam("b_id")).values(operating_status=sa.bindparam("b_status"))
+    for t in (tables.load_balancers, *tables.LB_CHILDREN)
+}
+
+
 def _store(conn: Connection, table: sa.Table, rows: list[dict[str, Any]], new: Mapping[str, str]) -> None:
     for row in rows:
         value = new.get(row["id"])
         if row["provisioning_status"] == "ERROR":
             value = "ERROR"
         if value is not None and value != row["operating_status"]:
-            conn.execute(table.update().where(table.c.id == row["id"]).values(operating_status=value))
+            conn.execute(_SET_STATUS[table.name], {"b_id": row["id"], "b_status": value})

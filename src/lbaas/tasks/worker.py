@@ -193,6 +193,10 @@ class Worker:
                 lifecycle.release(conn, task["id"], task["lock_key"])
         log.error("task %s (%s) set aside: %s", task["id"], task["task_type"], reason)
 
+    def claim_in(self, conn: Any, task_id: str) -> dict[str, Any] | None:
+        """Claim a task in the caller's transaction if it heads its queue (the emulator's requests)."""
+        return queue.claim(conn, self.id, self.lease, task_id=task_id)
+
     def run_inline(self, task_id: str) -> bool:
         """Run one task now, in the caller's thread, if it heads its queue."""
         with self.db.write() as conn:
