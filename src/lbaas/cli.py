@@ -366,13 +366,7 @@ def _background(settings: Settings) -> tuple[Any, Any]:
         lease=settings.lease_seconds,
         decrypt=box.decrypt,
     )
-    runner = Runner(
-        w,
-        poll_interval=settings.poll_interval,
-        drift_interval=settings.drift_interval,
-        metrics_interval=settings.metrics_interval,
-        access_logs=receiver_for(db, w.ctx.provider, settings.data_dir),
-    )
+    runner = Runner.for_settings(w, settings, receiver_for(db, w.ctx.provider, settings.data_dir))
     runner.start()
     return runner, db
 

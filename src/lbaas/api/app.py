@@ -73,13 +73,7 @@ def create_app(
     )
     run_worker = settings.run_worker if start_worker is None else start_worker
 
-    runner = Runner(
-        worker,
-        poll_interval=settings.poll_interval,
-        drift_interval=settings.drift_interval,
-        metrics_interval=settings.metrics_interval,
-        access_logs=receiver_for(db, provider, settings.data_dir),
-    )
+    runner = Runner.for_settings(worker, settings, receiver_for(db, provider, settings.data_dir))
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -130,6 +130,20 @@ async def read_body(receive: Receive, max_body: int) -> bytes:
     return b"".join(chunks)
 
 
+def replay(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that gives the app ``body`` (already read) first, then whatever comes next."""
+    done = False
+
+    async def again() -> Message:
+        nonlocal done
+        if done:
+            return await receive()
+        done = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return again
+
+
 def _too_large(max_body: int) -> Refusal:
     return Refusal(413, "RequestEntityTooLarge", f"Request body larger than {max_body} bytes")
 
@@ -185,13 +199,4 @@ class EntryMiddleware:
         body = await read_body(receive, max_body)
         if body.strip():
             screen_json(body)
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        return replay
+        return replay(body, receive)

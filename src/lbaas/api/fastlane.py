@@ -30,9 +30,12 @@ from fastapi import Request
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from starlette.datastructures import QueryParams
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from lbaas.api.entry import read_body, replay
 
 _NO_DEFAULT = inspect.Parameter.empty
+_NO_LIMIT = 1 << 62
 
 
 class _Fallback(Exception):
@@ -172,8 +175,8 @@ class FastLane:
     ) -> None:
         body: bytes | None = None
         if route.body is not None:
-            body = await _read(receive)
-            receive = _replay(body, receive)
+            body = await read_body(receive, _NO_LIMIT)  # EntryMiddleware has refused oversized bodies
+            receive = replay(body, receive)
         try:
             if route.body is not None and not _json_content(scope):
                 raise _Fallback
@@ -181,33 +184,8 @@ class FastLane:
             response = await route.endpoint(Request(scope, receive), **kwargs)
         except Exception:  # noqa: BLE001 - the normal road answers (same handlers, same bytes)
             if body is not None:
-                receive = _replay(body, receive)
+                receive = replay(body, receive)
             await self.app(scope, receive, send)
             return
         self.served += 1
         await response(scope, receive, send)
-
-
-async def _read(receive: Receive) -> bytes:
-    chunks = []
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            break
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    done = False
-
-    async def replay() -> Message:
-        nonlocal done
-        if done:
-            return await receive()
-        done = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    return replay

@@ -41,6 +41,17 @@ class Runner:
         # Access logs: an lbaas.accesslogs.AccessLogReceiver (start/stop), or None.
         self.access_logs = access_logs
 
+    @classmethod
+    def for_settings(cls, worker: Worker, settings: Any, access_logs: Any = None) -> Runner:
+        """The runner of a process whose settings (:class:`lbaas.config.Settings`) give the intervals."""
+        return cls(
+            worker,
+            poll_interval=settings.poll_interval,
+            drift_interval=settings.drift_interval,
+            metrics_interval=settings.metrics_interval,
+            access_logs=access_logs,
+        )
+
     def start(self) -> None:
         if self.access_logs is not None:
             self.access_logs.start()  # access logs: its socket exists before any HAProxy starts
