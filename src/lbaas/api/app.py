@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -81,6 +82,11 @@ def create_app(
             runner.start()
         if emulator is not None:
             emulator.start()
+        # Everything built at start (modules, routes, prepared statements, the ORM of types) lives as
+        # long as the process: move it out of the garbage collector's sight, so that a full
+        # collection scans only what requests made (it took ~50 ms, the tail of every latency).
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:

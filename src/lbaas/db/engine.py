@@ -113,6 +113,11 @@ def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
         cur.execute(f"PRAGMA synchronous={_SQLITE_SYNC}")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=10000")
+        # Checkpoints run in their own thread (_Checkpointer), not in whichever commit crosses the
+        # WAL's 1,000 pages: with synchronous=FULL a checkpoint fsyncs the database file, which made
+        # that one request wait for it (a tail of tens of milliseconds).
+        cur.execute("PRAGMA wal_autocheckpoint=0")
+        cur.execute("PRAGMA journal_size_limit=67108864")  # the WAL file shrinks back to 64 MiB at most
         cur.close()
 
     @event.listens_for(engine, "begin")
@@ -120,6 +125,45 @@ def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
+
+
+class _Checkpointer:
+    """Moves SQLite's write-ahead log into the database file off the request path.
+
+    Every ``interval`` seconds a PASSIVE checkpoint (it never waits for readers or writers) runs
+    on a connection of its own when the WAL file holds more than ``min_bytes``, so the WAL stays
+    small and no commit pays for a checkpoint. SQLite also checkpoints when the last connection
+    closes.
+    """
+
+    def __init__(self, path: str, interval: float = 0.5, min_bytes: int = 64 << 10) -> None:
+        self.path = path
+        self.interval = interval
+        self.min_bytes = min_bytes
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._loop, name="lbaas-wal-checkpoint", daemon=True)
+        self.thread.start()
+
+    def _loop(self) -> None:
+        import sqlite3
+
+        conn: sqlite3.Connection | None = None
+        while not self._stop.wait(self.interval):
+            try:
+                if os.path.getsize(self.path + "-wal") < self.min_bytes:
+                    continue
+                if conn is None:
+                    conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+                    conn.execute("PRAGMA busy_timeout=1000")
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            except (OSError, sqlite3.Error):
+                continue  # no WAL yet, or busy: the next round tries again
+        if conn is not None:
+            conn.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self.thread.join(5)
 
 
 class Database:
@@ -136,11 +180,14 @@ class Database:
             self.writer = _sqlite_engine(url, immediate=True)
             self.reader = _sqlite_engine(url, immediate=False)
             self._group: _GroupCommit | None = None
+            on_disk = path and path != ":memory:" and not path.startswith("file:")
+            self._checkpointer: _Checkpointer | None = _Checkpointer(path) if on_disk else None
         else:
             url = url.replace("postgresql://", "postgresql+psycopg://", 1)
             self.writer = sa.create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
             self.reader = self.writer
             self._group = None
+            self._checkpointer = None
 
     @property
     def is_sqlite(self) -> bool:
@@ -191,6 +238,9 @@ class Database:
         if self._group is not None:
             self._group.close()
             self._group = None
+        if self._checkpointer is not None:
+            self._checkpointer.close()
+            self._checkpointer = None
         self.writer.dispose()
         if self.reader is not self.writer:
             self.reader.dispose()
