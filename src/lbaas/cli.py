@@ -16,6 +16,7 @@ import signal
 import socket
 import sys
 import threading
+from pathlib import Path
 from typing import Any, NoReturn
 
 import click
@@ -101,12 +102,23 @@ def _settings(**overrides: object) -> Settings:
         raise click.ClickException(str(exc)) from exc
 
 
-def _db(database_url: str | None):
-    """The migrated database of the settings (for commands that read or change it)."""
+def _db(database_url: str | None, *, create: bool = False):
+    """The migrated database of the settings (for commands that read or change it).
+
+    Only ``serve``, ``worker`` and ``migrate`` (``create``) may start a new SQLite database: an
+    operator command run from the wrong directory says where it looked instead of quietly making
+    an empty deployment there.
+    """
     from lbaas.db import migrate
     from lbaas.db.engine import Database
 
     settings = _settings(database_url=database_url)
+    url = sa.engine.make_url(settings.database_url)
+    if not create and url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
+        raise click.ClickException(
+            f"no lbaas database at {url.database}: run this where lbaas serves (its data dir is "
+            "./.lbaas), or set LBAAS_DATA_DIR or --database-url"
+        )
     db = Database(settings.database_url)
     migrate.upgrade(db, region_name=settings.region_name, project_name=settings.project_name)
     return db
@@ -352,7 +364,7 @@ def _background(settings: Settings) -> tuple[Any, Any]:
     from lbaas.tasks.runner import Runner
     from lbaas.tasks.worker import Worker
 
-    db = _db(settings.database_url)
+    db = _db(settings.database_url, create=True)
     box = SecretBox.from_key(load_or_create_key(settings.data_dir, settings.secret_key))
     data_plane = make_provider(settings)
     if settings.controls_for(settings.provider):  # injected task faults and health flips reach it too
@@ -375,7 +387,7 @@ def _background(settings: Settings) -> tuple[Any, Any]:
 @DB_OPT
 def migrate(database_url: str | None) -> None:
     """Bring the database schema to the newest version."""
-    _db(database_url)
+    _db(database_url, create=True)
     click.echo("database at head")
 
 
@@ -393,7 +405,7 @@ def api_key_create(project_id: int, name: str | None, database_url: str | None) 
     """Create a project-scoped key; the token is the last line of output."""
     from lbaas.services import auth
 
-    db = _db(database_url)
+    db = _db(database_url, create=True)  # setting up before the first start is fine
     with db.write() as conn:
         key_id, token = auth.create(conn, project_id, name)
     click.echo(f"created key {key_id} for project {project_id}", err=True)
@@ -476,7 +488,7 @@ def quota_set(project_id: int, name: str, limit: int, database_url: str | None) 
 
     if name not in quotas.DEFAULTS:
         raise click.UsageError(f"unknown quota {name!r}; known: {', '.join(quotas.DEFAULTS)}")
-    db = _db(database_url)
+    db = _db(database_url, create=True)  # setting up before the first start is fine
     with db.write() as conn:
         quotas.set_limit(conn, project_id, name, limit)
     click.echo(f"{name} = {quotas.show_limit(limit)} for project {project_id}")
@@ -631,8 +643,8 @@ def dataplane_status(database_url: str | None) -> None:
     from lbaas.certs import SecretBox, load_or_create_key
     from lbaas.db import dataplane, snapshot
 
+    db = _db(database_url)  # first: from the wrong directory, say so (and create nothing)
     settings, provider = _haproxy(database_url)
-    db = _db(settings.database_url)
     box = SecretBox.from_key(load_or_create_key(settings.data_dir, settings.secret_key))
     procs = {p.lb_id: p for p in provider.processes()}
     table = Table("load balancer", "state", "pid", "reloads", "config", "in sync", "reason")
@@ -678,8 +690,8 @@ def dataplane_status(database_url: str | None) -> None:
 @DB_OPT
 def dataplane_stop_all(database_url: str | None) -> None:
     """Stop every HAProxy process lbaas started on this host (their files stay; lbaas restarts them)."""
-    _settings_, provider = _haproxy(database_url)
-    click.echo(f"stopped {provider.stop_all()} HAProxy process(es)")
+    settings, provider = _haproxy(database_url)
+    click.echo(f"stopped {provider.stop_all()} HAProxy process(es) of {os.path.abspath(settings.data_dir)}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -215,3 +215,13 @@ def test_loose_files_of_an_older_version_are_tightened(tmp_path: Path) -> None:
         assert status(base, (data / "admin-api-key").read_text().strip()) == 200
     finally:
         stop(proc)
+
+
+def test_an_operator_command_from_the_wrong_directory_says_so_and_creates_nothing(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LBAAS_")}
+    for args in (("dataplane", "status"), ("tasks", "list"), ("api-key", "list"), ("logs", "x")):
+        out = subprocess.run(
+            [*LBAAS, *args], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+        )
+        assert_one_line_error(out, "no lbaas database at", "LBAAS_DATA_DIR")
+    assert list(tmp_path.iterdir()) == []

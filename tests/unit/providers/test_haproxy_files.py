@@ -85,8 +85,13 @@ def test_layout_from_settings(monkeypatch: pytest.MonkeyPatch, root: Path) -> No
     layout = Layout.from_settings(Settings.from_env())
     assert layout.data_dir == root / "data" / "haproxy" and layout.run_dir == root / "r"
     monkeypatch.delenv("LBAAS_RUN_DIR")
-    assert Layout.from_settings(Settings.from_env()).run_dir == default_run_dir()
-    assert len(str(default_run_dir())) < 30
+    default = Layout.from_settings(Settings.from_env()).run_dir
+    assert default == default_run_dir(root / "data") and len(str(default)) < 30
+    # another deployment (another data dir) gets a run directory of its own
+    assert (
+        default_run_dir(root / "other") != default
+        and default_run_dir(root / "other").parent == default.parent
+    )
 
 
 def test_install_writes_private_files_and_records_the_bundle(lb: LbPaths, fake_haproxy: str) -> None:

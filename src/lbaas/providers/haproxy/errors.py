@@ -12,14 +12,22 @@ import re
 from lbaas.errors import ProviderError, TransientProviderError
 
 _PREFIX = re.compile(r"^\[(ALERT|WARNING|NOTICE)\]\s+\(\d+\)\s*:\s*")
+# "[/var/lib/.../haproxy.cfg:24] " points into the host's files: not for API users.
+_WHERE = re.compile(r"\s*\[/[^\]\s]*:\d+\]")
 
 
 def alerts(output: str) -> str:
-    """HAProxy's ``[ALERT]`` lines of some output, without their ``[ALERT] (pid) :`` prefix,
-    joined by `` | ``; its last lines when it has no alert."""
+    """HAProxy's ``[ALERT]`` lines of some output, without their ``[ALERT] (pid) :`` prefix
+    and file positions, joined by `` | ``; its last lines when it has no alert."""
     lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
     picked = [ln for ln in lines if ln.startswith("[ALERT]")] or lines[-3:]
-    return " | ".join(_PREFIX.sub("", ln) for ln in picked) or "(HAProxy said nothing)"
+    return " | ".join(_WHERE.sub("", _PREFIX.sub("", ln)) for ln in picked) or "(HAProxy said nothing)"
+
+
+def has_alert(output: str) -> bool:
+    """Whether HAProxy refused something outright (an ``[ALERT]``: a port taken, a limit): trying
+    the same again cannot help."""
+    return any(ln.lstrip().startswith("[ALERT]") for ln in output.splitlines())
 
 
 class HaproxyError(ProviderError):

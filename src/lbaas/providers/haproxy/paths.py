@@ -17,6 +17,7 @@ Two roots, both created 0700:
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from dataclasses import dataclass
@@ -41,11 +42,21 @@ _LB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _ID_LEN = 36
 
 
-def default_run_dir() -> Path:
+def run_root() -> Path:
     """``/run/lbaas`` when ``/run`` is writable (root), else ``/tmp/lbaas-<uid>``."""
     if os.access("/run", os.W_OK):
         return Path("/run/lbaas")
     return Path(f"/tmp/lbaas-{os.getuid()}")
+
+
+def default_run_dir(data_dir: Path | str | None = None) -> Path:
+    """The run directory of the deployment whose data lives in ``data_dir``: a short directory of
+    its own under :func:`run_root`, named by a hash of the data directory's absolute path, so two
+    deployments on one host never share a socket (``/run/lbaas/3f2a9c1e/...``)."""
+    if data_dir is None:
+        return run_root()
+    tag = hashlib.sha256(os.path.abspath(data_dir).encode()).hexdigest()[:8]
+    return run_root() / tag
 
 
 def _ensure_private_dir(path: Path) -> None:
@@ -127,7 +138,7 @@ class Layout:
     @classmethod
     def from_settings(cls, settings: Any) -> Layout:
         """``<settings.data_dir>/haproxy`` and ``settings.run_dir`` (or the default run directory)."""
-        run_dir = getattr(settings, "run_dir", None) or default_run_dir()
+        run_dir = getattr(settings, "run_dir", None) or default_run_dir(settings.data_dir)
         return cls(Path(settings.data_dir) / "haproxy", Path(run_dir))
 
     @property

@@ -38,7 +38,14 @@ from lbaas.providers.haproxy.discovery import (
     register_child,
     terminate,
 )
-from lbaas.providers.haproxy.errors import NotRunning, ReloadFailed, SocketUnavailable, StartFailed, alerts
+from lbaas.providers.haproxy.errors import (
+    NotRunning,
+    ReloadFailed,
+    SocketUnavailable,
+    StartFailed,
+    alerts,
+    has_alert,
+)
 from lbaas.providers.haproxy.files import ensure_state_file, write_atomic
 from lbaas.providers.haproxy.paths import LbPaths
 from lbaas.providers.haproxy.runtime import MasterSocket, ProcInfo
@@ -354,7 +361,7 @@ class HaproxyProcess:
                     log = self.log_since(offset)
                     raise ReloadFailed(
                         f"HAProxy kept the old configuration, the reload failed: {alerts(log)}",
-                        retriable=True,
+                        retriable=not has_alert(log),  # a taken port or a limit: again won't help
                         detail=log,
                     )
                 new = [w.pid for w in info.workers if w.pid not in old]

@@ -30,13 +30,14 @@ import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from lbaas.domain.capabilities import HAPROXY
 from lbaas.domain.model import LoadBalancerSnapshot
 from lbaas.errors import ProviderError
 from lbaas.providers.base import Counters, MemberCheck, Observation, ProcessInfo, Usage
-from lbaas.providers.haproxy import discovery, files, limits, stats
+from lbaas.providers.haproxy import discovery, files, host, limits, stats
 from lbaas.providers.haproxy import usage as proc_usage
 from lbaas.providers.haproxy.deploy import deploy
 from lbaas.providers.haproxy.errors import CommandFailed, HaproxyError, SocketUnavailable
@@ -176,6 +177,7 @@ class HaproxyProvider:
         self.host = host or limits.host_limits(haproxy_bin)
         self.log_socket = log_socket
         self.parallelism = parallelism
+        self.registration: Any = None  # this deployment's claim on its address pools (host.register)
         ram = limits.memory_mib()
         self.capabilities = dataclasses.replace(
             HAPROXY,
@@ -191,12 +193,15 @@ class HaproxyProvider:
         ``logs.sock``, which the access-log receiver binds (:mod:`lbaas.accesslogs`).
         """
         layout = Layout.from_settings(settings)
-        return cls(
+        provider = cls(
             layout,
             haproxy_bin=settings.haproxy_bin,
             max_load_balancers=getattr(settings, "max_load_balancers", None),
             log_socket=str(layout.log_socket),
         )
+        pools = {"vip_pool": settings.vip_pool, "fip_pool": settings.fip_pool}
+        provider.registration = host.register(Path(settings.data_dir), pools)
+        return provider
 
     # -- helpers -------------------------------------------------------------------------
     def paths(self, lb_id: str) -> LbPaths:

@@ -1,0 +1,24 @@
+"""Two lbaas deployments on one host may not hand out the same addresses."""
+
+from __future__ import annotations
+
+import pytest
+
+from lbaas.providers.haproxy.host import AddressPoolsOverlap, register
+
+WIDE = {"vip_pool": "127.1.0.0/16", "fip_pool": "127.2.0.0/16"}
+INSIDE = {"vip_pool": "127.1.5.0/24", "fip_pool": "127.9.0.0/16"}
+ELSEWHERE = {"vip_pool": "127.3.0.0/16", "fip_pool": "127.4.0.0/16"}
+
+
+def test_overlapping_pools_of_another_live_deployment_are_refused(tmp_path) -> None:
+    root = tmp_path / "run"
+    first = register(tmp_path / "one", WIDE, root)
+    with pytest.raises(AddressPoolsOverlap) as err:
+        register(tmp_path / "two", INSIDE, root)
+    assert "LBAAS_VIP_POOL" in err.value.message and str(tmp_path / "one") in err.value.message
+    # Other pools: fine. The same deployment again (another of its processes): fine.
+    register(tmp_path / "two", ELSEWHERE, root).close()
+    register(tmp_path / "one", WIDE, root).close()
+    first.close()  # that deployment stops: its registration dies with it
+    register(tmp_path / "two", INSIDE, root).close()
