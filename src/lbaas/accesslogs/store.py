@@ -151,7 +151,7 @@ def parse_since(text: str, now: float | None = None) -> float:
         when = dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
         raise ValueError(
-            f"--since {text!r}: give a duration such as 10m, 2h, 3d or a UTC time such as 2026-11-30T10:00"
+            f"{text!r}: give a duration such as 10m, 2h, 3d or a UTC time such as 2026-11-30T10:00"
         ) from None
     if when.tzinfo is None:
         when = when.replace(tzinfo=dt.UTC)
