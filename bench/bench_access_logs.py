@@ -159,13 +159,14 @@ def main() -> None:
                 f"HAProxy DroppedLogs {dropped:,}); {args.connections} connections, "
                 f"{args.seconds} s, {os.cpu_count()} CPUs"
             )
-            subprocess.run(
-                [*lbaas_server.lbaas_argv(), "dataplane", "stop-all"],
-                env={**os.environ, **env},
-                capture_output=True,
-                timeout=60,
-            )
     finally:
+        # After lbaas has stopped (while it serves, its healer would start them again).
+        subprocess.run(
+            [*lbaas_server.lbaas_argv(), "dataplane", "stop-all"],
+            env={**os.environ, **env},
+            capture_output=True,
+            timeout=60,
+        )
         os.killpg(backend.pid, signal.SIGTERM)
         backend.wait(10)
         shutil.rmtree(tmp, ignore_errors=True)

@@ -174,13 +174,13 @@ class Lbaas:
 
     def close(self) -> None:
         self.http.close()
-        subprocess.run(
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(30)
+        subprocess.run(  # after lbaas: while it serves, its healer would start them again
             [str(Path(sys.executable).with_name("lbaas")), "dataplane", "stop-all"],
             env=self.env,
             capture_output=True,
         )
-        self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(30)
         shutil.rmtree(self.tmp, ignore_errors=True)
         shutil.rmtree(self.run, ignore_errors=True)
 

@@ -688,8 +688,19 @@ def dataplane_status(database_url: str | None) -> None:
 
 @dataplane_group.command("stop-all")
 @DB_OPT
-def dataplane_stop_all(database_url: str | None) -> None:
+@click.option(
+    "--force", is_flag=True, help="Stop them even while lbaas serves this data dir (it restarts them within seconds)."
+)
+def dataplane_stop_all(database_url: str | None, force: bool) -> None:
     """Stop every HAProxy process lbaas started on this host (their files stay; lbaas restarts them)."""
+    from lbaas.providers.haproxy import host
+
+    settings = _settings(database_url=database_url, provider="haproxy")
+    if not force and host.serving(Path(settings.data_dir)):
+        raise click.ClickException(
+            f"lbaas is running for {os.path.abspath(settings.data_dir)}: its healer would start every "
+            "HAProxy again within seconds; stop lbaas first (or pass --force)"
+        )
     settings, provider = _haproxy(database_url)
     click.echo(f"stopped {provider.stop_all()} HAProxy process(es) of {os.path.abspath(settings.data_dir)}")
 

@@ -73,6 +73,11 @@ def test_a_restart_loop_is_bounded_and_says_why(dp: DataPlane) -> None:
         env = {"LBAAS_DATA_DIR": str(settings.data_dir), "LBAAS_RUN_DIR": str(settings.run_dir)}
         out = CliRunner().invoke(cli, ["dataplane", "status", "--database-url", dp.server.db.url], env=env)
         assert lb.id in out.output and "gave up after" in out.output, out.output
+        # stop-all while lbaas serves this data dir: refused (its healer would undo it), nothing stops.
+        pids = {p.lb_id: p.pid for p in dp.provider.processes()}
+        out = CliRunner().invoke(cli, ["dataplane", "stop-all", "--database-url", dp.server.db.url], env=env)
+        assert out.exit_code == 1 and "stop lbaas first" in out.output, out.output
+        assert {p.lb_id: p.pid for p in dp.provider.processes()} == pids
         # The rest of the host is unaffected.
         other, other_url = _lb(dp, client, "unaffected", port=8082)
         assert httpx.get(other_url).status_code == 200

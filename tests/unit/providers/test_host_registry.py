@@ -22,3 +22,15 @@ def test_overlapping_pools_of_another_live_deployment_are_refused(tmp_path) -> N
     register(tmp_path / "one", WIDE, root).close()
     first.close()  # that deployment stops: its registration dies with it
     register(tmp_path / "two", INSIDE, root).close()
+
+
+def test_serving_tells_whether_a_live_process_holds_the_data_dir(tmp_path) -> None:
+    from lbaas.providers.haproxy.host import serving
+
+    root = tmp_path / "run"
+    assert not serving(tmp_path / "one", root)
+    held = register(tmp_path / "one", WIDE, root)
+    assert serving(tmp_path / "one", root)
+    assert not serving(tmp_path / "two", root)
+    held.close()
+    assert not serving(tmp_path / "one", root)  # the file stays; nobody holds it

@@ -36,6 +36,22 @@ def _overlap(a: list[str], b: list[str]) -> list[str]:
     return out
 
 
+def serving(data_dir: Path, root: Path | None = None) -> bool:
+    """Whether a live process (``lbaas serve`` or ``lbaas worker`` with the haproxy provider) holds
+    this data directory's registration. Call it before this process registers itself."""
+    path = (root or run_root()) / f"{default_run_dir(data_dir).name}.instance"
+    try:
+        with open(path) as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(fh, fcntl.LOCK_UN)
+    except OSError:
+        pass
+    return False
+
+
 def register(data_dir: Path, pools: dict[str, str], root: Path | None = None) -> Any:
     """Register this deployment on the host; the returned file keeps the registration (keep it open).
 
