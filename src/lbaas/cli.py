@@ -689,7 +689,9 @@ def dataplane_status(database_url: str | None) -> None:
 @dataplane_group.command("stop-all")
 @DB_OPT
 @click.option(
-    "--force", is_flag=True, help="Stop them even while lbaas serves this data dir (it restarts them within seconds)."
+    "--force",
+    is_flag=True,
+    help="Stop them even while lbaas serves this data dir (it restarts them within seconds).",
 )
 def dataplane_stop_all(database_url: str | None, force: bool) -> None:
     """Stop every HAProxy process lbaas started on this host (their files stay; lbaas restarts them)."""
