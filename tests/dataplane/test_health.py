@@ -136,3 +136,74 @@ def test_monitor_added_changed_removed(dataplane: DataPlane) -> None:
     checks = sum(p.startswith("/health") for p, _ in backends[0].requests)
     time.sleep(MONITOR["delay"] + 0.5)
     assert sum(p.startswith("/health") for p, _ in backends[0].requests) == checks  # checks stopped
+
+
+def test_monitor_address_and_port_are_what_is_checked(dataplane: DataPlane) -> None:
+    """A member's checks go to its monitor_address / monitor_port, its traffic to its own port."""
+    served = [dataplane.backend(f"mon-{i}") for i in range(3)]
+    healthy = dataplane.backend("checker-ok")
+    failing = dataplane.backend("checker-500")
+    failing.health_status = 500
+    members = [
+        {**served[0].member, "monitor_port": healthy.port},  # its own /health would say 500
+        {**served[1].member, "monitor_port": failing.port},  # itself fine, its checker says 500
+        # Nothing listens on this address: refused, though the member's own port answers.
+        {**served[2].member, "monitor_address": "127.254.254.254", "monitor_port": healthy.port},
+    ]
+    served[0].health_status = 500
+    client = dataplane.client()
+    lb = create_lb(
+        client,
+        name="monitor-port",
+        listeners=[
+            {
+                "name": "http",
+                "protocol": "HTTP",
+                "protocol_port": 8080,
+                "pools": [
+                    {
+                        "name": "pool",
+                        "protocol": "HTTP",
+                        "lb_algorithm": "ROUND_ROBIN",
+                        "members": members,
+                        "healthmonitor": MONITOR,
+                    }
+                ],
+            }
+        ],
+    )
+    want = {served[0].port: "ONLINE", served[1].port: "ERROR", served[2].port: "ERROR"}
+    wait_for(lambda: member_statuses(client, lb.id, "pool") == want, timeout=DETECT, what=str(want))
+    details = {
+        m.protocol_port: m.model_extra["health_detail"] for m in pools_of(client, lb.id)["pool"].members
+    }
+    assert details[served[1].port]["check_code"] == 500, details
+    assert details[served[2].port]["check_status"] in ("L4CON", "SOCKERR"), details
+    # The checks reached the checkers, never the members' own ports.
+    assert any(p.startswith("/health") for p, _ in healthy.requests)
+    assert any(p.startswith("/health") for p, _ in failing.requests)
+    assert not any(p.startswith("/health") for b in served for p, _ in b.requests)
+    assert spread(f"http://{lb.vip_address}:8080/", 4).keys() == {"mon-0"}
+
+
+def test_ping_monitor_checks_reachability(dataplane: DataPlane) -> None:
+    """PING runs HAProxy's external check (one echo request): on loopback every address answers,
+    so it shows reachability only (docs/haproxy-mapping.md); members read ONLINE with PROCOK."""
+    backends = [dataplane.backend(f"ping-{i}") for i in range(2)]
+    client = dataplane.client()
+    lb = _lb(
+        client, "pinged", backends, healthmonitor={"type": "PING", "delay": 2, "timeout": 1, "max_retries": 1}
+    )
+
+    # HAProxy starts its servers UP before their first check: wait for each check's own verdict.
+    def checks() -> set:
+        return {
+            (m.model_extra["health_detail"] or {}).get("check_status")
+            for m in pools_of(client, lb.id)["pool"].members
+        }
+
+    wait_for(lambda: checks() == {"PROCOK"}, timeout=DETECT, what="every member checked by ping (PROCOK)")
+    assert set(member_statuses(client, lb.id, "pool").values()) == {"ONLINE"}
+    # An echo request is no HTTP request: the backends saw no check.
+    assert not any(p.startswith("/health") for b in backends for p, _ in b.requests)
+    assert spread(f"http://{lb.vip_address}:8080/", 4).keys() == {"ping-0", "ping-1"}

@@ -132,3 +132,13 @@ def test_resize_under_load_loses_nothing_and_shows_the_flavor(dp: DataPlane) -> 
     assert load.failures == [] and load.ok > 50, (load.failures[:5], load.ok)
     assert client.cloud.load_balancers.get(lb.id).flavor.flavor_name == "lb1-2-4"
     assert "nbthread 2" in cfg.read_text()
+
+
+def test_a_stopped_lbaas_frees_its_address_pools_for_the_next() -> None:
+    """Two deployments may not share address pools while both run (host.register), but one that
+    has stopped holds nothing: the next may take the same pools at once, in the same process too."""
+    pools = {"vip_pool": "127.251.7.0/24", "fip_pool": "127.252.7.0/24"}
+    with haproxy_server(**pools) as first:
+        assert httpx.get(first.server.url + "/healthz").status_code == 200
+    with haproxy_server(**pools) as second:  # another data dir, the same pools
+        assert httpx.get(second.server.url + "/healthz").status_code == 200

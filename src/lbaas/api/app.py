@@ -59,7 +59,9 @@ def create_app(
     ipam.configure(vip=settings.vip_pool, fip=settings.fip_pool)
     # The key that encrypts TLS secrets at rest: LBAAS_SECRET_KEY, or generated at first start.
     secret_box = SecretBox.from_key(load_or_create_key(settings.data_dir, settings.secret_key))
-    provider = provider or make_provider(settings)
+    # A provider made here is closed here (the haproxy provider's claim on its address pools).
+    owned = make_provider(settings) if provider is None else None
+    provider = provider or owned
     # The emulator's controls (lbaas.emulator): on with the noop provider, or by --emulator-controls.
     emulator = Emulator(db, settings, provider) if settings.controls_for(provider.name) else None
     if emulator is not None:
@@ -96,6 +98,9 @@ def create_app(
                 worker.stop()
             if emulator is not None:
                 emulator.stop()
+            close = getattr(owned, "close", None)
+            if close is not None:
+                close()
             db.dispose()
 
     # FastAPI's native OpenTelemetry asks the global providers on every request (~25 µs) even when

@@ -203,6 +203,13 @@ class HaproxyProvider:
         provider.registration = host.register(Path(settings.data_dir), pools)
         return provider
 
+    def close(self) -> None:
+        """Give up this deployment's claim on its address pools (:func:`host.register`), so that
+        another lbaas may take them. The HAProxy processes keep running; idempotent."""
+        registration, self.registration = self.registration, None
+        if registration is not None:
+            registration.close()  # closing the file drops its lock: the registration is gone
+
     # -- helpers -------------------------------------------------------------------------
     def paths(self, lb_id: str) -> LbPaths:
         return self.layout.lb(lb_id)
