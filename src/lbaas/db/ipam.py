@@ -43,16 +43,27 @@ def _nth_host(net: ipaddress.IPv4Network | ipaddress.IPv6Network, index: int):
     return None
 
 
+def _insert(conn: Connection):
+    """The dialect's INSERT, which knows ON CONFLICT DO NOTHING (SQLite and PostgreSQL)."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert
+
+
 def allocate(conn: Connection, pool: str, field: str = "vip_address") -> str:
     """Hand out one address of ``pool``; 400 when the pool is exhausted."""
     cidr = POOLS[pool]
     net = ipaddress.ip_network(cidr, strict=False)
-    row = conn.execute(sa.select(P.c.next_index).where(P.c.name == pool).with_for_update()).first()
+    locked = sa.select(P.c.next_index).where(P.c.name == pool).with_for_update()
+    row = conn.execute(locked).first()
     if row is None:
-        conn.execute(P.insert().values(name=pool, next_index=0))
-        index = 0
-    else:
-        index = row.next_index
+        # The pool's first address: concurrent first creates (PostgreSQL) all see no row; the
+        # first insert wins, the others' do nothing, and everyone then waits on the one row's lock.
+        conn.execute(_insert(conn)(P).values(name=pool, next_index=0).on_conflict_do_nothing())
+        row = conn.execute(locked).one()
+    index = row.next_index
     addr = _nth_host(net, index)
     if addr is not None:
         skipped = int(addr) - (int(net.network_address) + 1)

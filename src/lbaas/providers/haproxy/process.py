@@ -33,6 +33,7 @@ from lbaas.providers.haproxy.discovery import (
     MasterProcess,
     alive,
     all_masters,
+    is_master_of,
     pidfile_pid,
     reap,
     register_child,
@@ -126,6 +127,8 @@ class HaproxyProcess:
         pid = pidfile_pid(self.paths)
         if pid is not None and not alive(pid):
             reap(pid)
+        elif pid is not None and is_master_of(pid, self.paths.config, self.paths.master_socket):
+            return pid  # the usual case, without scanning /proc
         ours = [m.pid for m in self._masters() if m.master_socket == self.paths.master_socket]
         if pid in ours:
             return pid
