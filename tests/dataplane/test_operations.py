@@ -32,6 +32,20 @@ def _lb(dp: DataPlane, client, name: str, port: int = 8080):
     return lb, f"http://{lb.vip_address}:{port}/"
 
 
+def test_the_master_is_known_from_its_pid_file_without_a_scan(dp: DataPlane) -> None:
+    """process.master_pid's fast path (discovery.is_master_of) says yes to the LB's master only."""
+    lb, _ = _lb(dp, dp.client(), "pidfile")
+    master = _master(dp, lb.id)
+    paths = dp.provider.paths(lb.id)
+    assert master is not None and master.worker_pids
+    assert discovery.is_master_of(master.pid, paths.config, paths.master_socket)
+    assert not any(discovery.is_master_of(w, paths.config, paths.master_socket) for w in master.worker_pids)
+    other = dp.provider.paths("not-this-lb")
+    assert not discovery.is_master_of(master.pid, other.config, paths.master_socket)
+    assert not discovery.is_master_of(os.getpid(), paths.config, paths.master_socket)
+    assert dp.provider._process(paths).master_pid() == master.pid
+
+
 def test_a_killed_haproxy_is_restarted_and_reads_error_meanwhile(dp: DataPlane, caplog) -> None:
     client = dp.client()
     lb, url = _lb(dp, client, "heal")
