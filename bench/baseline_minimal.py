@@ -5,8 +5,9 @@
                                                the tags + rename in one UPDATE ... RETURNING (one transaction)
 - GET   /cloud/v1/loadbalancers/{p}/{r}?limit=100&offset=N   count + one page, created_at desc, id
 Auth: `Authorization: APIKey <key>`, SHA-256 digest looked up in a table on every request (async def
-dependency). The DB is a temp file (WAL, synchronous=NORMAL) seeded with 10,000 LBs at startup; the key
-comes from BENCH_API_KEY. SQLite is called directly from the event loop (single worker, microsecond queries).
+dependency). The DB is a temp file (WAL, synchronous=NORMAL, or BENCH_SYNCHRONOUS=FULL) seeded with
+10,000 LBs at startup; the key comes from BENCH_API_KEY. SQLite is called directly from the event
+loop (single worker, microsecond queries).
 
     BENCH_API_KEY=k python -m uvicorn baseline_minimal:app --app-dir bench --loop uvloop --http httptools
 """
@@ -31,8 +32,10 @@ db: sqlite3.Connection
 
 
 def seed(conn: sqlite3.Connection) -> None:
+    # NORMAL by default (the bar); BENCH_SYNCHRONOUS=FULL: every commit fsyncs, as lbaas's do.
+    conn.execute(f"PRAGMA synchronous={os.environ.get('BENCH_SYNCHRONOUS', 'NORMAL')}")
     conn.executescript("""
-        PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;
+        PRAGMA journal_mode=WAL; PRAGMA busy_timeout=5000;
         CREATE TABLE api_keys (digest TEXT PRIMARY KEY, project_id INTEGER);  -- NULL project = admin
         CREATE TABLE lbs (id TEXT PRIMARY KEY, project_id INTEGER NOT NULL, region_id INTEGER NOT NULL,
                           name TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT,

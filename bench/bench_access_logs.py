@@ -111,6 +111,7 @@ def main() -> None:
         "LBAAS_DATA_DIR": str(tmp / "data"),
         "LBAAS_RUN_DIR": str(run),
         "LBAAS_VIP_POOL": vip_pool,
+        "LBAAS_FIP_POOL": f"127.{random.randrange(30, 230)}.{random.randrange(1, 251)}.0/24",  # its own
     }
     try:
         with common.server("lbaas", argv, port, env=env, ready_timeout=60) as t:

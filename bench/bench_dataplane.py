@@ -104,6 +104,8 @@ class Lbaas:
             "LBAAS_DATA_DIR": str(self.tmp),
             "LBAAS_RUN_DIR": str(self.run),
             "LBAAS_VIP_POOL": f"{self.vip_net}.0/24",
+            # its own floating-IP pool too: two deployments on a host may not share one (host.register)
+            "LBAAS_FIP_POOL": f"127.{secrets.randbelow(200) + 30}.{secrets.randbelow(250) + 1}.0/24",
             "LBAAS_ADMIN_API_KEY": ADMIN,
             "LBAAS_PROVIDER": "haproxy",
         }

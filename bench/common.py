@@ -26,7 +26,12 @@ BENCH_DIR = Path(__file__).resolve().parent
 PYTHON = sys.executable
 SECONDS = int(os.environ.get("BENCH_SECONDS", "5"))
 WARMUP_SECONDS = 1
-CONNECTIONS = (1, 16)
+CONNECTIONS = tuple(int(c) for c in os.environ.get("BENCH_CONNECTIONS", "1,16").split(","))
+# sqlite (default) or postgresql: lbaas's database, and which minimal app it is measured beside.
+DB = os.environ.get("BENCH_DB", "sqlite")
+# Which targets run (comma-separated names of targets(); default: all of them).
+ONLY = {t for t in os.environ.get("BENCH_TARGETS", "").split(",") if t}
+PG_ADMIN_URL = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 API_KEY = os.environ.get("BENCH_API_KEY") or secrets.token_hex(16)
 UVICORN_FLAGS = ["--loop", "uvloop", "--http", "httptools", "--no-access-log", "--workers", "1"]
 LB_PATH = "/cloud/v1/loadbalancers/1/1"
@@ -100,7 +105,7 @@ def wait_ready(proc: subprocess.Popen, target: Target, timeout: float, log) -> N
     fail(f"{target.name} server {state}; log tail:\n{log.read()[-3000:]}")
 
 
-def uvicorn_app(name: str, module: str):
+def uvicorn_app(name: str, module: str, env: dict | None = None):
     port = free_port()
     argv = [
         PYTHON,
@@ -115,20 +120,31 @@ def uvicorn_app(name: str, module: str):
         str(port),
         *UVICORN_FLAGS,
     ]
-    return server(name, argv, port, env={"BENCH_API_KEY": API_KEY})
+    return server(name, argv, port, env={"BENCH_API_KEY": API_KEY, **(env or {})})
 
 
 def targets(baseline_only: bool):
-    """(name, context-manager factory) for each app under test, in print order."""
-    out = [
-        ("bare", lambda: uvicorn_app("bare", "baseline_bare")),
-        ("minimal", lambda: uvicorn_app("minimal", "baseline_minimal")),
-    ]
+    """(name, context-manager factory) for each app under test, in print order.
+
+    SQLite: ``minimal`` (synchronous=NORMAL, the bar of issue 10) and ``minimal-full``
+    (synchronous=FULL, lbaas's durability: every acknowledged write is on disk). PostgreSQL
+    (BENCH_DB=postgresql): ``minimal-pg``, the same app on psycopg, the driver lbaas uses."""
+    if DB == "postgresql":
+        out = [("minimal-pg", lambda: uvicorn_app("minimal-pg", "baseline_minimal_pg"))]
+    else:
+        out = [
+            ("minimal", lambda: uvicorn_app("minimal", "baseline_minimal")),
+            (
+                "minimal-full",
+                lambda: uvicorn_app("minimal-full", "baseline_minimal", {"BENCH_SYNCHRONOUS": "FULL"}),
+            ),
+        ]
+    out.append(("bare", lambda: uvicorn_app("bare", "baseline_bare")))
     if not baseline_only:
         import lbaas_server
 
         out.insert(0, ("lbaas", lambda: lbaas_server.running(API_KEY)))
-    return out
+    return [(name, start) for name, start in out if not ONLY or name in ONLY]
 
 
 def first_lb_id(t: Target) -> str:
@@ -211,7 +227,7 @@ def measure(make_request, check) -> dict:
     """results[name][connections] for every target; make_request(target) -> Request."""
     args = parse_args("wrk benchmark: lbaas vs bare ASGI (ceiling) vs minimal FastAPI+SQLite (floor cost)")
     require_wrk()
-    results = {"lbaas": None} if args.baseline_only else {}
+    results: dict = {}
     for name, start in targets(args.baseline_only):
         with start() as t:
             req = make_request(t)
@@ -233,13 +249,17 @@ def _ratio(a: dict | None, b: dict) -> str:
 
 
 def print_line(figure: str, results: dict) -> None:
-    """ONE line: per connection count, lbaas / minimal / bare with ratios on req/s."""
+    """ONE line: per connection count, each target's req/s and latency, and lbaas's ratio to each
+    baseline (on req/s)."""
     parts = []
     for c in CONNECTIONS:
-        lb = results["lbaas"] and results["lbaas"][c]
-        mn, br = results["minimal"][c], results["bare"][c]
-        parts.append(
-            f"c{c}: lbaas {_fmt(lb)}, minimal {_fmt(mn)}, bare {_fmt(br)}, "
-            f"lbaas/minimal {_ratio(lb, mn)}, lbaas/bare {_ratio(lb, br)}"
-        )
-    print(f"{figure} [{SECONDS}s/run] " + " | ".join(parts), flush=True)
+        lb = results.get("lbaas") and results["lbaas"][c]
+        cells = [f"{name} {_fmt(r[c])}" for name, r in results.items()]
+        cells += [f"lbaas/{name} {_ratio(lb, r[c])}" for name, r in results.items() if name != "lbaas" and lb]
+        parts.append(f"c{c}: " + ", ".join(cells))
+    tag = f"{DB}" + (
+        f", {os.environ['BENCH_API_PROCESSES']} API processes"
+        if os.environ.get("BENCH_API_PROCESSES")
+        else ""
+    )
+    print(f"{figure} [{SECONDS}s/run, {tag}] " + " | ".join(parts), flush=True)

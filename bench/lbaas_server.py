@@ -22,7 +22,7 @@ from pathlib import Path
 import common
 import httpx
 
-SEED = 10_000
+SEED = int(os.environ.get("BENCH_SEED", "10000"))  # LBs seeded through the API
 SEED_CONCURRENCY = 32
 SEED_DEADLINE_S = 900
 POLL_INTERVAL_S = 0.02
@@ -35,31 +35,61 @@ def lbaas_argv() -> list[str]:
 
 
 @contextlib.contextmanager
-def running(api_key: str, seed: int = SEED, fresh: bool = False):
-    """fresh=True: always a temp database (ignores BENCH_LBAAS_DB), e.g. for scripts that add many rows."""
+def _database(fresh: bool):
+    """The lbaas database URL: SQLite (BENCH_LBAAS_DB kept, else a temp file), or with
+    BENCH_DB=postgresql a database of its own on BENCH_PG_URL's server (BENCH_LBAAS_PG_DB names
+    one to keep between runs; else a fresh one, dropped at the end)."""
+    if common.DB == "postgresql":
+        import psycopg
+
+        keep = None if fresh else os.environ.get("BENCH_LBAAS_PG_DB")
+        name = keep or "bench_lbaas_" + secrets.token_hex(4)
+        with psycopg.connect(common.PG_ADMIN_URL, autocommit=True) as admin:
+            exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+            if not exists:
+                admin.execute(f'CREATE DATABASE "{name}"')
+        base = common.PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
+        try:
+            yield f"{base}/{name}"
+        finally:
+            if not keep:
+                with psycopg.connect(common.PG_ADMIN_URL, autocommit=True) as admin:
+                    admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        return
     keep = None if fresh else os.environ.get("BENCH_LBAAS_DB")
     tmp = None if keep else tempfile.mkdtemp(prefix="bench-lbaas-")
     db_path = Path(keep).resolve() if keep else Path(tmp) / "db.sqlite"
-    port = common.free_port()
-    argv = [
-        *lbaas_argv(),
-        "serve",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--database-url",
-        f"sqlite:///{db_path}",
-        "--provider",
-        "noop",
-    ]
     try:
-        with common.server("lbaas", argv, port, env={"LBAAS_ADMIN_API_KEY": api_key}, ready_timeout=60) as t:
-            asyncio.run(seed_lbs(t, seed))
-            yield t
+        yield f"sqlite:///{db_path}"
     finally:
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def running(api_key: str, seed: int = SEED, fresh: bool = False):
+    """fresh=True: always a new database (ignores BENCH_LBAAS_DB), e.g. for scripts that add many rows.
+    BENCH_API_PROCESSES=N: ``--api-processes N`` (several API processes on one port)."""
+    port = common.free_port()
+    processes = os.environ.get("BENCH_API_PROCESSES")
+    with _database(fresh) as url, tempfile.TemporaryDirectory(prefix="bench-lbaas-data-") as data:
+        argv = [
+            *lbaas_argv(),
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--database-url",
+            url,
+            "--provider",
+            "noop",
+            *(["--api-processes", processes] if processes else []),
+        ]
+        env = {"LBAAS_ADMIN_API_KEY": api_key, "LBAAS_DATA_DIR": data}
+        with common.server("lbaas", argv, port, env=env, ready_timeout=60) as t:
+            asyncio.run(seed_lbs(t, seed))
+            yield t
 
 
 async def wait_task(client: httpx.AsyncClient, task_id: str) -> dict:

@@ -1,0 +1,89 @@
+"""The data plane must not slow the API (issue 10): GET and seed PATCH of one LB, idle vs with
+100 load balancers on the haproxy provider being health-polled, in the same lbaas process.
+
+    .venv/bin/python bench/bench_api_under_dataplane.py [--lbs 100] [--seconds 5] [--rounds 3]
+
+One ``lbaas serve --provider haproxy`` (SQLite, its own data dir and address pools); two nginx
+backends on 127.0.0.1. First the idle figures (no HAProxy running), then ``--lbs`` LBs each with an
+HTTP listener, a pool of both backends and an HTTP health monitor (delay 5 s, HAProxy checks them;
+lbaas's poller reads every HAProxy's stats every poll interval), then the same figures again. Each
+figure is the median of ``--rounds`` wrk runs. Aim (issue 10): loaded within 10 % of idle.
+Needs haproxy, nginx, wrk.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402
+from bench_dataplane import ADMIN, Lbaas, nginx  # noqa: E402
+
+PATCH = json.dumps({"name": "patched", "tags": {"k": "v", "gone": None}})
+
+
+def figures(lb: Lbaas, lb_id: str, seconds: int, rounds: int) -> dict:
+    headers = {"Authorization": f"APIKey {ADMIN}"}
+    url = f"{lb.url}/cloud/v1/loadbalancers/1/1/{lb_id}"
+    out = {}
+    for name, method, body in (("GET", "GET", None), ("PATCH", "PATCH", PATCH)):
+        lua = common.lua_script(method, headers, body)
+        common.run_wrk(url, 16, 1, lua)  # warm-up
+        for c in (1, 16):
+            runs = [common.run_wrk(url, c, seconds, lua) for _ in range(rounds)]
+            out[f"{name} c{c}"] = {k: statistics.median(r[k] for r in runs) for k in ("rps", "p50", "p99")}
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lbs", type=int, default=100)
+    parser.add_argument("--seconds", type=int, default=common.SECONDS)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    with nginx(2) as ports:
+        lb = Lbaas()
+        try:
+            target = lb.http.post("/cloud/v1/loadbalancers/1/1", json={"name": "measured"}).json()
+            lb.task_done(target["tasks"][0])
+            target_id = lb.created(target["tasks"][0], "loadbalancers")
+            idle = figures(lb, target_id, args.seconds, args.rounds)
+            began = time.monotonic()
+            tasks = [lb.create_lb(ports) for _ in range(args.lbs)]
+            for t in tasks:
+                lb.task_done(t, timeout=600)
+            active = lb.http.get("/cloud/v1/loadbalancers/1/1", params={"limit": 1000}).json()["results"]
+            running = sum(1 for r in active if r["provisioning_status"] == "ACTIVE" and r["listeners"])
+            print(
+                f"{running} LBs with a monitored pool ACTIVE in {time.monotonic() - began:.1f} s", flush=True
+            )
+            time.sleep(10)  # two health-check periods: HAProxy checks, lbaas polls
+            online = sum(
+                1
+                for r in lb.http.get("/cloud/v1/loadbalancers/1/1", params={"limit": 1000}).json()["results"]
+                if r["operating_status"] == "ONLINE"
+            )
+            loaded = figures(lb, target_id, args.seconds, args.rounds)
+        finally:
+            lb.close()
+    print(
+        f"operating_status ONLINE: {online} of {args.lbs + 1} LBs (the measured one has no listener)",
+        flush=True,
+    )
+    for key in idle:
+        i, b = idle[key], loaded[key]
+        print(
+            f"{key}: idle {i['rps']:,.0f} req/s (p50 {i['p50']:.2f} / p99 {i['p99']:.2f} ms), "
+            f"with {args.lbs} LBs polled {b['rps']:,.0f} req/s (p50 {b['p50']:.2f} / p99 {b['p99']:.2f} ms), "
+            f"loaded/idle {b['rps'] / i['rps']:.2f}",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
