@@ -50,6 +50,7 @@ def main() -> None:
         f"{figure}: lbaas p50 {q[49]:.2f} ms, p99 {q[98]:.2f} ms, max {ms[-1]:.2f} ms, "
         f"FINISHED at first GET {first}/{N}"
     )
+    common.record(figure, {"lbaas": {"1": {"p50": q[49], "p99": q[98], "max": ms[-1]}}})
 
 
 if __name__ == "__main__":

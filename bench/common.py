@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import re
 import secrets
@@ -263,3 +264,13 @@ def print_line(figure: str, results: dict) -> None:
         else ""
     )
     print(f"{figure} [{SECONDS}s/run, {tag}] " + " | ".join(parts), flush=True)
+    record(figure, results)
+
+
+def record(figure: str, results: dict) -> None:
+    """Append one JSON line to $BENCH_JSON, if set (bench/medians.py makes the table of medians)."""
+    path = os.environ.get("BENCH_JSON")
+    if path:
+        tag = {"db": DB, "api_processes": int(os.environ.get("BENCH_API_PROCESSES") or 1), "seconds": SECONDS}
+        with open(path, "a") as fh:
+            fh.write(json.dumps({"figure": figure, **tag, "results": results}) + "\n")
