@@ -35,6 +35,17 @@ log = logging.getLogger(__name__)
 RESTART_BACKOFF = (0.0, 1.0, 2.0, 4.0, 8.0, 16.0)
 
 
+def pause_after(round_seconds: float, interval: float, elapsed: float | None = None) -> float:
+    """How long the poller waits after a round: the rest of ``interval``, but never less than the
+    round took. A round is Python work under the GIL (~1 ms per LB: a socket round trip and the
+    CSV of ``show stat``), so with 1,000 LBs a poll every ``interval`` would leave the API almost
+    no time; this keeps the poller at most half of the process, and a round every
+    2 x its length is still within 2 x any monitor's delay (a delay is at least 1 s). ``elapsed``:
+    the round plus a drift check, which shortens the rest of the interval but not the pause."""
+    elapsed = round_seconds if elapsed is None else elapsed  # the round and a drift check, if any
+    return max(0.05, interval - elapsed, round_seconds)
+
+
 @dataclass
 class _Down:
     since: float
@@ -97,14 +108,15 @@ class Poller:
                 self.poll_once()
             except Exception:  # noqa: BLE001 - a bad poll must not end the status channel
                 log.exception("status poll failed")
+            self.last_poll_seconds = time.monotonic() - began
             if self.decrypt is not None and time.monotonic() >= self._next_drift:
                 self._next_drift = time.monotonic() + self.drift_interval
                 try:
                     self.check_drift()
                 except Exception:  # noqa: BLE001
                     log.exception("drift check failed")
-            self.last_poll_seconds = time.monotonic() - began
-            self._stop.wait(max(0.05, self.interval - self.last_poll_seconds))
+            elapsed = time.monotonic() - began
+            self._stop.wait(pause_after(self.last_poll_seconds, self.interval, elapsed))
 
     def poll_once(self) -> list[str]:
         """Observe every served LB once and store what changed; the LBs whose statuses moved."""
