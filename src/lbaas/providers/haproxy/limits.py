@@ -18,12 +18,14 @@ largest ``maxconn`` that starts is 9,979 (HAPROXY_NOTES.md), one more fails.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import resource
 import shutil
 import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 
 from lbaas.providers.haproxy.errors import UnsupportedHaproxy
 
@@ -154,11 +156,14 @@ def host_limits(haproxy_bin: str = "haproxy") -> HostLimits:
     return HostLimits(fd_limit(), cpu_count(), haproxy_version(haproxy_bin), ping_path())
 
 
-#: Memory budgeted per load balancer: an idle master + worker is 7.5-10 MB PSS (HAPROXY_NOTES.md),
-#: and a reload briefly runs two workers; measured again in docs/PERFORMANCE.md (density).
+#: Memory budgeted per load balancer. Measured (bench/bench_density.py, docs/PERFORMANCE.md
+#: "Density"): an idle master + worker with one HTTP listener, two checked members is 6.8-7.3 MiB
+#: PSS at 10 to 1,000 LBs; a reload briefly runs a second worker, and TLS or many members add more.
 PER_LB_MIB = 16
 #: Left to the OS, lbaas and the database.
 HOST_RESERVE_MIB = 2048
+#: Pids left to everything but HAProxy (lbaas, its workers, the database, the OS).
+HOST_RESERVE_TASKS = 4096
 
 
 def memory_mib() -> int:
@@ -170,6 +175,33 @@ def memory_mib() -> int:
     raise OSError("no MemTotal in /proc/meminfo")
 
 
-def max_load_balancers(total_mib: int) -> int:
-    """How many LBs this host holds by memory: what is left after the reserve, per LB budget."""
-    return max(1, (total_mib - HOST_RESERVE_MIB) // PER_LB_MIB)
+def task_limit() -> int | None:
+    """How many tasks (processes and threads: each takes a pid) the host runs at most: the lowest
+    of ``kernel.pid_max`` and ``kernel.threads-max``; None when /proc does not say."""
+    found = []
+    for name in ("pid_max", "threads-max"):
+        with contextlib.suppress(OSError, ValueError):
+            found.append(int(Path(f"/proc/sys/kernel/{name}").read_text()))
+    return min(found) if found else None
+
+
+def tasks_per_lb(cpus: int) -> int:
+    """Pids one LB may hold: its master, a worker of up to ``cpus`` threads (``nbthread`` is the
+    flavor's vCPUs, at most the host's cores), and the old worker of a reload until it is done.
+    Measured: 2 per LB idle on the default flavor (bench_density: 2,000 threads for 1,000 LBs)."""
+    return 1 + 2 * max(1, cpus)
+
+
+def max_load_balancers(total_mib: int, *, tasks: int | None = None, cpus: int = 1) -> int:
+    """How many LBs this host holds: the lower of what its memory allows (what is left after the
+    reserve, per LB budget) and, when ``tasks`` (see :func:`task_limit`) is known, its pids.
+
+    Descriptors do not bind: ~19 per idle LB (measured), each HAProxy under its own
+    ``RLIMIT_NOFILE``, against ``fs.file-max`` in the millions. Memory binds first on this 2-core,
+    24 GiB host (1,378 LBs against 5,734 by pids); pids bind first on a larger one with the default
+    ``pid_max`` of 32,768 (e.g. 128 GiB: 8,064 by memory, 5,734 by pids).
+    """
+    by_memory = (total_mib - HOST_RESERVE_MIB) // PER_LB_MIB
+    if tasks is not None:
+        by_memory = min(by_memory, (tasks - HOST_RESERVE_TASKS) // tasks_per_lb(cpus))
+    return max(1, by_memory)

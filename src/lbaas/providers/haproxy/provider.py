@@ -181,7 +181,8 @@ class HaproxyProvider:
         ram = limits.memory_mib()
         self.capabilities = dataclasses.replace(
             HAPROXY,
-            max_load_balancers=max_load_balancers or limits.max_load_balancers(ram),
+            max_load_balancers=max_load_balancers
+            or limits.max_load_balancers(ram, tasks=limits.task_limit(), cpus=self.host.cpus),
             host_ram_mib=ram,
         )
 
