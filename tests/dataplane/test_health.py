@@ -31,7 +31,7 @@ MONITOR = {
 DETECT = 20  # 2 s x 2 + 1 s + 0.3 s poll, generously
 
 
-def _lb(client, name: str, backends, **pool) -> object:
+def _lb(client, name: str, backends, members: list | None = None, **pool) -> object:
     return create_lb(
         client,
         name=name,
@@ -45,7 +45,7 @@ def _lb(client, name: str, backends, **pool) -> object:
                         "name": "pool",
                         "protocol": "HTTP",
                         "lb_algorithm": "ROUND_ROBIN",
-                        "members": [b.member for b in backends],
+                        "members": members or [b.member for b in backends],
                         **pool,
                     }
                 ],
@@ -152,26 +152,7 @@ def test_monitor_address_and_port_are_what_is_checked(dataplane: DataPlane) -> N
     ]
     served[0].health_status = 500
     client = dataplane.client()
-    lb = create_lb(
-        client,
-        name="monitor-port",
-        listeners=[
-            {
-                "name": "http",
-                "protocol": "HTTP",
-                "protocol_port": 8080,
-                "pools": [
-                    {
-                        "name": "pool",
-                        "protocol": "HTTP",
-                        "lb_algorithm": "ROUND_ROBIN",
-                        "members": members,
-                        "healthmonitor": MONITOR,
-                    }
-                ],
-            }
-        ],
-    )
+    lb = _lb(client, "monitor-port", served, members=members, healthmonitor=MONITOR)
     want = {served[0].port: "ONLINE", served[1].port: "ERROR", served[2].port: "ERROR"}
     wait_for(lambda: member_statuses(client, lb.id, "pool") == want, timeout=DETECT, what=str(want))
     details = {
