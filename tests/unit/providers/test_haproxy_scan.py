@@ -43,3 +43,19 @@ def test_a_process_without_a_scan_scans(layout: Layout, monkeypatch: pytest.Monk
     monkeypatch.setattr(process, "all_masters", lambda: calls.append(1) or [])
     assert process.HaproxyProcess(paths).master_pid() is None
     assert calls == [1]
+
+
+def test_one_scan_scans_once_for_the_block_then_again_after(
+    layout: Layout, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    paths = layout.lb("lb-1")
+    paths.prepare()
+    calls = []
+    monkeypatch.setattr(process, "all_masters", lambda: calls.append(1) or [])
+    proc = process.HaproxyProcess(paths)
+    with proc.one_scan():
+        assert proc.status().running is False  # a deployment asks...
+        assert proc.master_pid() is None  # ...and start asks again
+    assert calls == [1]
+    assert proc.master_pid() is None  # outside the block: a fresh look
+    assert calls == [1, 1]

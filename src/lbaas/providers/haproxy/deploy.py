@@ -51,7 +51,17 @@ def deploy(
     """
     process = process or HaproxyProcess(paths, haproxy_bin=haproxy_bin)
     installed = install(paths, files, executables=executables, haproxy_bin=haproxy_bin)
-    wanted = config_hash or installed.config_sha256
+    with process.one_scan():
+        return _make_live(process, paths, installed, config_hash or installed.config_sha256, keep_state)
+
+
+def _make_live(
+    process: HaproxyProcess,
+    paths: LbPaths,
+    installed: Installed,
+    wanted: str,
+    keep_state: Collection[tuple[str, str]] | None,
+) -> Deployed:
     status = process.status()
     if not status.running:
         try:

@@ -51,11 +51,6 @@ def _ppid(pid: int) -> int | None:
     return int(fields[1]) if fields else None
 
 
-def _start_ticks(pid: int) -> int:
-    fields = _stat_fields(pid)
-    return int(fields[19]) if fields and len(fields) > 19 else 0
-
-
 def argv_of(pid: int) -> list[str]:
     try:
         raw = Path(f"/proc/{pid}/cmdline").read_bytes()
@@ -129,23 +124,32 @@ def _abs(path: str | None) -> Path | None:
 def all_masters() -> list[MasterProcess]:
     """Every live master-worker HAProxy master on the host (``lb_id`` left empty), with its workers."""
     procs: dict[int, tuple[list[str], Path | None, Path | None]] = {}
+    parents: dict[int, int] = {}
+    ticks: dict[int, int] = {}
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
         pid = int(entry.name)
         argv = argv_of(pid)
-        if not argv or "haproxy" not in os.path.basename(argv[0]) or "-W" not in argv or not alive(pid):
+        if not argv or "haproxy" not in os.path.basename(argv[0]) or "-W" not in argv:
+            continue
+        fields = _stat_fields(pid)  # once: state, parent and start time
+        if fields is None or fields[0] in ("Z", "X", "x"):
             continue
         procs[pid] = (argv, _abs(option(argv, "-f")), _abs((option(argv, "-S") or "").split(",")[0]))
-    parents = {pid: _ppid(pid) for pid in procs}
+        parents[pid] = int(fields[1])
+        ticks[pid] = int(fields[19]) if len(fields) > 19 else 0
+    children: dict[int, list[int]] = {}
+    for pid, parent in parents.items():
+        children.setdefault(parent, []).append(pid)
     masters = []
     for pid, (argv, config, sock) in procs.items():
         parent = parents[pid]
         if parent in procs and procs[parent][2] == sock:
             continue  # a worker: its parent is the master with the same CLI socket
-        workers = tuple(sorted(p for p, ppid in parents.items() if ppid == pid and procs[p][2] == sock))
+        workers = tuple(sorted(p for p in children.get(pid, ()) if procs[p][2] == sock))
         masters.append(MasterProcess(pid, "", config or Path(), sock or Path(), workers, tuple(argv)))
-    masters.sort(key=lambda m: (_start_ticks(m.pid), m.pid))
+    masters.sort(key=lambda m: (ticks[m.pid], m.pid))
     return masters
 
 
