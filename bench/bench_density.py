@@ -160,7 +160,9 @@ class Lbaas:
     def close(self) -> list[int]:
         """lbaas first, then every HAProxy of the data dir; the pids still found afterwards."""
         self.stop()
+        began = time.monotonic()
         subprocess.run([LBAAS, "dataplane", "stop-all"], env=self.env, capture_output=True, timeout=600)
+        print(f"cleanup: lbaas dataplane stop-all took {time.monotonic() - began:.1f} s", flush=True)
         left = self.masters()
         for m in left:  # stop-all missed them: say so, and still leave nothing behind
             discovery.terminate(m.pid, m.worker_pids, grace=1.0)

@@ -208,6 +208,12 @@ def find_strays(layout: Layout) -> list[MasterProcess]:
     return strays
 
 
+def soft_stop(masters: list[int]) -> None:
+    """Ask masters to stop once their connections finish (SIGUSR1), without waiting."""
+    for pid in masters:
+        _signal(pid, signal.SIGUSR1)
+
+
 def terminate(master: int, workers: tuple[int, ...] = (), grace: float = STOP_GRACE) -> None:
     """Stop a master and its workers: soft stop (SIGUSR1: finish the connections), after
     ``grace`` seconds hard stop (SIGTERM), after 2 more seconds SIGKILL."""
