@@ -14,7 +14,7 @@ export BENCH_JSON=${BENCH_JSON:-/tmp/lbaas-aims.jsonl}
 : >"$BENCH_JSON"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-export BENCH_LBAAS_DB="$tmp/lbaas.sqlite"
+export BENCH_LBAAS_DB=${BENCH_LBAAS_DB:-$tmp/lbaas.sqlite}  # set: a database seeded before, kept
 export BENCH_LBAAS_PG_DB="bench_lbaas_aims_$$"
 nproc | xargs echo "nproc:"; grep -m1 'model name' /proc/cpuinfo
 for _ in $(seq "$ROUNDS"); do
