@@ -59,3 +59,13 @@ def test_one_scan_scans_once_for_the_block_then_again_after(
     assert calls == [1]
     assert proc.master_pid() is None  # outside the block: a fresh look
     assert calls == [1, 1]
+
+
+def test_a_first_deployment_does_not_scan(layout: Layout, monkeypatch: pytest.MonkeyPatch) -> None:
+    paths = layout.lb("lb-1")
+    paths.prepare()
+    monkeypatch.setattr(process, "all_masters", _no_scan)
+    proc = process.HaproxyProcess(paths)
+    with proc.one_scan(none_running=True):
+        assert proc.status().running is False
+        assert proc.master_pid() is None

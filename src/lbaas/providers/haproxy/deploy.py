@@ -51,7 +51,10 @@ def deploy(
     """
     process = process or HaproxyProcess(paths, haproxy_bin=haproxy_bin)
     installed = install(paths, files, executables=executables, haproxy_bin=haproxy_bin)
-    with process.one_scan():
+    # The first bundle of an LB, and no pid file: no master can have loaded this configuration
+    # (it did not exist), so there is nothing to look for in /proc.
+    new_lb = installed.first and not paths.pid_file.exists()
+    with process.one_scan(none_running=new_lb):
         return _make_live(process, paths, installed, config_hash or installed.config_sha256, keep_state)
 
 

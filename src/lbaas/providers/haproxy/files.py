@@ -124,6 +124,11 @@ class Installed:
     _previous: dict[str, _Saved] = field(default_factory=dict, repr=False)
     _previous_manifest: bytes | None = field(default=None, repr=False)
 
+    @property
+    def first(self) -> bool:
+        """Nothing was installed here before (no ``bundle.json``): the first bundle of this LB."""
+        return self._previous_manifest is None
+
     def rollback(self) -> None:
         """Put back every file as it was before this install (files it added are deleted)."""
         _restore(self.paths, self._previous)

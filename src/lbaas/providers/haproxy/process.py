@@ -141,11 +141,14 @@ class HaproxyProcess:
         return [m for m in found if m.config == self.paths.config]
 
     @contextlib.contextmanager
-    def one_scan(self) -> Iterator[HaproxyProcess]:
+    def one_scan(self, *, none_running: bool = False) -> Iterator[HaproxyProcess]:
         """Within the block, scan /proc at most once until this process starts a master: a
         deployment asks whether a master runs (``status``), then again in ``start``, and each
-        scan reads every process of the host (1,000 LBs: 66% of lbaas's CPU while creating)."""
+        scan reads every process of the host (1,000 LBs: 66% of lbaas's CPU while creating).
+        ``none_running``: the caller knows no master of this LB can run (its first deployment)."""
         given, self._scan_once = self._known, True
+        if none_running:  # the caller knows no master of this LB can run: no scan at all
+            self._known = []
         try:
             yield self
         finally:
