@@ -157,7 +157,7 @@ def host_limits(haproxy_bin: str = "haproxy") -> HostLimits:
 
 
 #: Memory budgeted per load balancer. Measured (bench/bench_density.py, docs/PERFORMANCE.md
-#: "Density"): an idle master + worker with one HTTP listener, two checked members is 6.8-7.3 MiB
+#: "Density"): an idle master + worker with one HTTP listener, two checked members is 6.6-7.3 MiB
 #: PSS at 10 to 1,000 LBs; a reload briefly runs a second worker, and TLS or many members add more.
 PER_LB_MIB = 16
 #: Left to the OS, lbaas and the database.
