@@ -113,6 +113,15 @@ class EmulatedProvider:
         self.inner.failover(desired)
 
     # -- health flips ----------------------------------------------------------------
+    def watched(self) -> frozenset[str] | None:
+        """The inner provider's LBs worth a poll (None: every served one), and those whose
+        members' health is flipped (the poller reports a member added to a flipped pool)."""
+        inner = getattr(self.inner, "watched", None)
+        mine = inner() if inner is not None else None
+        if mine is None:
+            return None
+        return mine | {f.lb_id for f in self.controls.view().health}
+
     def observe(self, lb_ids: Iterable[str]) -> Mapping[str, Observation]:
         ids = list(lb_ids)
         observed = dict(self.inner.observe(ids))

@@ -143,7 +143,9 @@ class Provider(Protocol):
         """At start: adopt, (re)start or stop processes so that exactly ``desired`` is served."""
 
     def observe(self, lb_ids: Iterable[str]) -> Mapping[str, Observation]:
-        """One poll of each LB (the poller's thread; must not block for long)."""
+        """One poll of each LB (the poller's thread; must not block for long). A provider may
+        also have ``watched() -> frozenset[str] | None``: the only LBs worth a poll (None: all
+        served ones), so that a provider measuring nothing costs no poll at all."""
 
     def usage(self, lb_ids: Iterable[str]) -> Mapping[str, Usage]:
         """CPU time and memory of each LB's data plane (the sampler's thread; quick, local

@@ -35,6 +35,10 @@ log = logging.getLogger(__name__)
 RESTART_BACKOFF = (0.0, 1.0, 2.0, 4.0, 8.0, 16.0)
 
 
+#: LBs whose changes one SQLite transaction of the poller stores (see Poller.store).
+STORE_BATCH = 100
+
+
 def pause_after(round_seconds: float, interval: float, elapsed: float | None = None) -> float:
     """How long the poller waits after a round: the rest of ``interval``, but never less than the
     round took. A round is Python work under the GIL (~1 ms per LB: a socket round trip and the
@@ -120,8 +124,14 @@ class Poller:
 
     def poll_once(self) -> list[str]:
         """Observe every served LB once and store what changed; the LBs whose statuses moved."""
+        # A provider may name the LBs worth a poll (the noop provider: none, unless the emulator
+        # flips a member's health); without that, every served LB is polled.
+        watched = getattr(self.provider, "watched", None)
+        ids = watched() if watched is not None else None
+        if ids is not None and not ids:
+            return []
         with self.db.read() as conn:
-            current = dataplane.served(conn)
+            current = dataplane.served(conn, ids)
         if not current:
             return []
         observations = self.provider.observe(list(current))
@@ -148,9 +158,11 @@ class Poller:
         if not plans:
             return []
         changed: list[str] = []
-        # SQLite: one transaction (one fsync) for the whole round. PostgreSQL: one per LB, so that
-        # the poller's row locks never wait in a cycle with a task's (e.g. an LB being deleted).
-        step = len(plans) if self.db.is_sqlite else 1
+        # SQLite: one transaction (one fsync) per STORE_BATCH LBs: a mass change (a backend shared
+        # by 1,000 LBs dies) is seen batch by batch, and the API's writes wait for one batch at
+        # most, not for the round. PostgreSQL: one per LB, so that the poller's row locks never
+        # wait in a cycle with a task's (e.g. an LB being deleted).
+        step = STORE_BATCH if self.db.is_sqlite else 1
         for i in range(0, len(plans), step):
             with self.db.write() as conn:
                 for plan in plans[i : i + step]:
