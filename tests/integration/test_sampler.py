@@ -130,5 +130,6 @@ def test_the_thread_samples_on_the_ticks_and_stops(server, client) -> None:
     # ~10 % CPU each; each sample starts at the tick where the one before ended (the first
     # one starts at the reading taken when the thread started, between two ticks)
     assert all(r.cpu_util == pytest.approx(10.0, abs=0.5) for r in rows)
-    assert len(rows) >= 2 and all(0.9 < r.interval_seconds < 2.5 for r in rows[1:])
+    # (a reading taken late on a busy machine makes its interval longer and the next one shorter)
+    assert len(rows) >= 2 and all(0.5 < r.interval_seconds < 2.5 for r in rows[1:])
     assert abs((starts[1] - starts[0]) - rows[0].interval_seconds) < 1.0
