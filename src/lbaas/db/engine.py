@@ -191,6 +191,13 @@ class _Checkpointer:
         self.thread.join(5)
 
 
+#: PostgreSQL: connections in the pool, and how many of them the event loop's requests may hold at
+#: once; the rest stay for a request's own second connection, the task workers, the poller, the
+#: sampler and the emulator's reads.
+PG_CONNECTIONS = 30
+PG_LOOP_THREADS = 16
+
+
 class Database:
     """The database of one lbaas deployment."""
 
@@ -209,10 +216,17 @@ class Database:
             self._checkpointer: _Checkpointer | None = _Checkpointer(path) if on_disk else None
         else:
             url = url.replace("postgresql://", "postgresql+psycopg://", 1)
-            self.writer = sa.create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+            self.writer = sa.create_engine(
+                url, pool_size=10, max_overflow=PG_CONNECTIONS - 10, pool_pre_ping=True
+            )
             self.reader = self.writer
             self._group = None
             self._checkpointer = None
+        # The event loop's database threads (PostgreSQL), fewer than the pool's connections: when
+        # every connection was taken by requests waiting on a row lock, the holder of that lock
+        # could not get the one more connection it asked for (a read of the emulator's controls)
+        # and everything waited for the pool's 30 s timeout (32 concurrent first creates).
+        self._limiter: anyio.CapacityLimiter | None = None
 
     @property
     def is_sqlite(self) -> bool:
@@ -239,7 +253,7 @@ class Database:
         """
         if self.is_sqlite:
             return fn(*args, **kwargs)
-        return await anyio.to_thread.run_sync(lambda: fn(*args, **kwargs))
+        return await anyio.to_thread.run_sync(lambda: fn(*args, **kwargs), limiter=self._threads())
 
     async def write_async(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn(conn)`` in a write transaction without blocking the event loop.
@@ -256,7 +270,12 @@ class Database:
             with self.write() as conn:
                 return fn(conn)
 
-        return await anyio.to_thread.run_sync(work)
+        return await anyio.to_thread.run_sync(work, limiter=self._threads())
+
+    def _threads(self) -> anyio.CapacityLimiter:
+        if self._limiter is None:  # made on the event loop that uses it
+            self._limiter = anyio.CapacityLimiter(PG_LOOP_THREADS)
+        return self._limiter
 
     def dispose(self) -> None:
         """Close every pooled connection."""

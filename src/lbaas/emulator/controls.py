@@ -10,6 +10,7 @@ see it within ``max_age``. When nothing is configured the request path costs one
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 import time
@@ -121,20 +122,23 @@ class Controls:
         self._checked = float("-inf")
         self._lock = threading.Lock()
 
-    def view(self, max_age: float | None = None) -> View:
-        """The current view; reads the version row when the cached one is older than ``max_age``."""
+    def view(self, max_age: float | None = None, conn: Connection | None = None) -> View:
+        """The current view; reads the version row when the cached one is older than ``max_age``.
+
+        ``conn``: the caller's open transaction, read with instead of another connection (inside
+        a transaction that holds row locks, a second connection may have to wait for the pool)."""
         limit = self.max_age if max_age is None else max_age
         if time.monotonic() - self._checked < limit:
             return self._view
         with self._lock:
             checked = time.monotonic()
-            with self.db.read() as conn:
-                row = conn.execute(
+            with contextlib.nullcontext(conn) if conn is not None else self.db.read() as c:
+                row = c.execute(
                     sa.select(STATE.c.version, STATE.c.journal_size).where(STATE.c.id == 1)
                 ).first()
                 version = row.version if row else 0
                 if version != self._view.version:
-                    self._view = self._load(conn, version, row.journal_size if row else 0)
+                    self._view = self._load(c, version, row.journal_size if row else 0)
             self._checked = checked
             return self._view
 

@@ -55,7 +55,7 @@ class Emulator:
     # -- task timing (the API's TaskTiming hook) ---------------------------------------------------
     def queued(self, conn: Any, task_ids: list[str]) -> Callable[[], None] | None:
         """Hold back or delay tasks a request just queued (lbaas.emulator.timing), in its transaction."""
-        if not self.controls.view().timing:
+        if not self.controls.view(conn=conn).timing:
             return None
         delays = timing.on_queued(conn, task_ids)
         if not delays:
