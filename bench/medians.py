@@ -33,18 +33,19 @@ def main(path: str) -> None:
                 vals = [r[target][c] for r in results if r.get(target) and c in r[target]]
                 if vals:
                     med[target] = {k: statistics.median(v[k] for v in vals) for k in vals[0]}
+            n = sum(1 for r in results if any(t and c in t for t in r.values()))  # runs at c
             lb = med.get("lbaas", {})
             if lb and "rps" not in lb:  # a latency figure (create -> FINISHED)
                 cell = " / ".join(f"{k} {v:.2f} ms" for k, v in lb.items())
-                print(f"| {figure} | {db} | {procs} | {c} | {len(results)} | {cell} | – | – |")
+                print(f"| {figure} | {db} | {procs} | {c} | {n} | {cell} | – | – |")
                 continue
             base = ", ".join(f"{t} {v['rps']:,.0f}" for t, v in med.items() if t != "lbaas")
             if not lb:
-                print(f"| {figure} | {db} | {procs} | {c} | {len(results)} | – | {base} | – |")
+                print(f"| {figure} | {db} | {procs} | {c} | {n} | – | {base} | – |")
                 continue
             ratio = ", ".join(f"/{t} {lb['rps'] / v['rps']:.2f}" for t, v in med.items() if t != "lbaas")
             print(
-                f"| {figure} | {db} | {procs} | {c} | {len(results)} | "
+                f"| {figure} | {db} | {procs} | {c} | {n} | "
                 f"{lb['rps']:,.0f} ({lb['p50']:.2f} / {lb['p99']:.2f}) | {base} | {ratio} |"
             )
 
