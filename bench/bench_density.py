@@ -277,20 +277,21 @@ def pss_kib(pids: list[int]) -> int:
     return total
 
 
-def threads_of(pids: list[int]) -> int:
+def _entries(pids: list[int], what: str) -> int:
+    """How many entries ``/proc/<pid>/<what>`` holds, summed over ``pids`` (gone ones count 0)."""
     n = 0
     for pid in pids:
         with contextlib.suppress(OSError):
-            n += len(os.listdir(f"/proc/{pid}/task"))
+            n += len(os.listdir(f"/proc/{pid}/{what}"))
     return n
+
+
+def threads_of(pids: list[int]) -> int:
+    return _entries(pids, "task")
 
 
 def fds_of(pids: list[int]) -> int:
-    n = 0
-    for pid in pids:
-        with contextlib.suppress(OSError):
-            n += len(os.listdir(f"/proc/{pid}/fd"))
-    return n
+    return _entries(pids, "fd")
 
 
 def cpu_ticks(pids: list[int]) -> int:
