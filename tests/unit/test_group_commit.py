@@ -78,3 +78,12 @@ def test_a_write_that_conflicts_with_an_earlier_one_of_its_batch(group) -> None:
         futures[1].result(5)
     with engine.connect() as conn:
         assert sorted(r[0] for r in conn.exec_driver_sql("SELECT k FROM t")) == ["k", "m"]
+
+
+def test_a_write_alone_lands_or_fails_alone(group) -> None:
+    g, engine = group
+    assert g.submit(_insert("solo")).result(5) == "solo"
+    with pytest.raises(ValueError, match="refused lone"):
+        g.submit(_insert("lone", fail=True)).result(5)
+    with engine.connect() as conn:
+        assert [r[0] for r in conn.exec_driver_sql("SELECT k FROM t")] == ["solo"]
