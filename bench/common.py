@@ -154,7 +154,9 @@ def first_lb_id(t: Target) -> str:
     return r.json()["results"][0]["id"]
 
 
-def lua_script(method: str, headers: dict[str, str], body: str | None) -> str:
+def lua_script(method: str, headers: dict[str, str], body: str | None, extra: str = "") -> str:
+    """wrk's script: method, headers and body; ``extra`` is Lua appended as is (e.g. a request())."""
+
     def q(s: str) -> str:
         return "[==[" + s + "]==]"
 
@@ -162,7 +164,7 @@ def lua_script(method: str, headers: dict[str, str], body: str | None) -> str:
     lines += [f"wrk.headers[ {q(k)} ] = {q(v)}" for k, v in headers.items()]  # spaces: not a "[[" string
     if body is not None:
         lines += ['wrk.headers["Content-Type"] = "application/json"', f"wrk.body = {q(body)}"]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + extra
 
 
 _UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
@@ -205,6 +207,7 @@ class Request:
     method: str
     path: str
     body: str | None = None
+    lua: str = ""  # appended to wrk's script (lua_script's ``extra``)
 
 
 def check_once(t: Target, req: Request, check) -> None:
@@ -233,7 +236,7 @@ def measure(make_request, check) -> dict:
         with start() as t:
             req = make_request(t)
             check_once(t, req, check)
-            lua = lua_script(req.method, t.headers, req.body)
+            lua = lua_script(req.method, t.headers, req.body, req.lua)
             run_wrk(t.base + req.path, max(CONNECTIONS), WARMUP_SECONDS, lua)
             results[name] = {c: run_wrk(t.base + req.path, c, SECONDS, lua) for c in CONNECTIONS}
     return results

@@ -16,6 +16,7 @@ import contextlib
 import os
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -35,6 +36,9 @@ _SQLITE_SYNC = os.environ.get("LBAAS_SQLITE_SYNCHRONOUS", "FULL").upper()
 if _SQLITE_SYNC not in ("FULL", "NORMAL", "EXTRA"):
     raise ValueError("LBAAS_SQLITE_SYNCHRONOUS must be FULL, NORMAL or EXTRA")
 _BATCH = 64
+# A write may run on the event loop itself (see Database.write_async) only while batches take
+# less than this on average (writes and their commit): the loop is held for as long as one takes.
+_INLINE_MAX_S = 0.002
 
 
 class _GroupCommit:
@@ -50,6 +54,12 @@ class _GroupCommit:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.busy = threading.Lock()  # held while writes run: in the writer thread or in run_here
+        # Moving average of how long a batch takes, seconds; starts at the bar, so run_here waits
+        # until the writer thread has shown that commits are fast on this disk.
+        self.seconds = _INLINE_MAX_S
+        self.waiting = 0  # writes the event loop has asked for and not had answered yet
+        self._here: Connection | None = None  # run_here's connection (never waits for a lock)
         self.thread = threading.Thread(target=self._loop, name="lbaas-group-commit", daemon=True)
         self.thread.start()
 
@@ -61,6 +71,40 @@ class _GroupCommit:
     def close(self) -> None:
         self.queue.put(None)
         self.thread.join(10)
+        if self._here is not None:
+            self._here.close()
+            self._here = None
+
+    def _took(self, started: float) -> None:
+        self.seconds += (time.perf_counter() - started - self.seconds) / 8
+
+    def run_here(self, fn: Callable[[Connection], T]) -> concurrent.futures.Future[T] | None:
+        """Run ``fn`` in one transaction in the calling thread, now; None when that cannot be done
+        without waiting: the writer thread has work or is busy, batches have been slow, or another
+        writer (a task worker, another process) holds SQLite's write lock."""
+        if self.seconds >= _INLINE_MAX_S or not self.queue.empty() or not self.busy.acquire(blocking=False):
+            return None
+        try:
+            if self._here is None:
+                self._here = self.engine.connect()
+                self._here.connection.dbapi_connection.execute("PRAGMA busy_timeout=0")  # type: ignore[union-attr]
+            started = time.perf_counter()
+            try:
+                transaction = self._here.begin()  # BEGIN IMMEDIATE: fails at once when locked
+            except sa.exc.OperationalError:
+                return None
+            done: concurrent.futures.Future[T] = concurrent.futures.Future()
+            try:
+                with transaction:
+                    value = fn(self._here)
+            except Exception as exc:  # noqa: BLE001 - handed to the caller, as the thread does
+                done.set_exception(exc)
+            else:
+                done.set_result(value)
+            self._took(started)
+            return done
+        finally:
+            self.busy.release()
 
     def _loop(self) -> None:
         while True:
@@ -77,7 +121,10 @@ class _GroupCommit:
                     self.queue.put(None)
                     break
                 batch.append(item)
-            self._run(batch)
+            with self.busy:
+                started = time.perf_counter()
+                self._run(batch)
+                self._took(started)
 
     def _run(self, batch: list[Any]) -> None:
         # Together, without a SAVEPOINT each (a SAVEPOINT and its RELEASE were 15 % of this
@@ -255,7 +302,21 @@ class Database:
         if self.is_sqlite:
             if self._group is None:
                 self._group = _GroupCommit(self.writer)
-            return await asyncio.wrap_future(self._group.submit(fn))
+            group = self._group
+            # A write alone runs right here, on the event loop: the two thread hand-offs (to the
+            # writer thread and back) cost more than the write and its fsync. It is alone when,
+            # once the loop has run every other request that was ready (sleep(0)), no other write
+            # is waiting and the writer thread is idle; writes with company go to the writer
+            # thread and share its commits. See _GroupCommit.run_here for when it declines.
+            group.waiting += 1
+            try:
+                await asyncio.sleep(0)
+                done = group.run_here(fn) if group.waiting == 1 else None
+                if done is None:
+                    return await asyncio.wrap_future(group.submit(fn))
+                return done.result()
+            finally:
+                group.waiting -= 1
 
         def work() -> T:
             with self.write() as conn:

@@ -328,7 +328,10 @@ def update(conn: Connection, ctx: Ctx, lb_id: str, changes: dict[str, Any], *, a
         before = load_tags(conn, [lb_id])[lb_id]
         after = tags_mod.merge_patch(before, changes["tags"])
         write_tags(conn, "loadbalancer", lb_id, before, after)
-    values["updated_at"] = max(utcnow(), row.updated_at or row.created_at)
+    # Whole seconds, as shown (fmt_resource): a PATCH that repeats what the LB already has then
+    # rewrites its row with the same bytes, which SQLite skips, so the commit writes nothing and
+    # needs no fsync (clients that re-send their whole state each time, e.g. Terraform).
+    values["updated_at"] = max(utcnow().replace(microsecond=0), row.updated_at or row.created_at)
     _update_statement(tuple(sorted(values))).execute(conn, b_id=lb_id, **values)
 
 
