@@ -330,7 +330,7 @@ def update(conn: Connection, ctx: Ctx, lb_id: str, changes: dict[str, Any], *, a
         write_tags(conn, "loadbalancer", lb_id, before, after)
     # Whole seconds, as shown (fmt_resource): a PATCH that repeats what the LB already has then
     # rewrites its row with the same bytes, which SQLite skips, so the commit writes nothing and
-    # needs no fsync (clients that re-send their whole state each time, e.g. Terraform).
+    # needs no fsync (a retried PATCH, a client re-sending the same fields).
     values["updated_at"] = max(utcnow().replace(microsecond=0), row.updated_at or row.created_at)
     _update_statement(tuple(sorted(values))).execute(conn, b_id=lb_id, **values)
 
