@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import re
 import types
 import typing
@@ -301,11 +302,15 @@ def _decode(tp: Any, value: Any) -> Any:
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         return tp(value)
     if dataclasses.is_dataclass(tp):
-        hints = typing.get_type_hints(tp)
-        kwargs = {
-            f.name: _decode(hints[f.name], value[f.name])
-            for f in dataclasses.fields(tp)
-            if f.init and f.name not in _NOT_SERIALISED and f.name in value
-        }
-        return tp(**kwargs)
+        return tp(**{name: _decode(hint, value[name]) for name, hint in _decoded_fields(tp) if name in value})
     return value
+
+
+@functools.cache
+def _decoded_fields(tp: type) -> tuple[tuple[str, Any], ...]:
+    """(name, annotation) of the fields ``_decode`` fills, once per class (get_type_hints resolves
+    every string annotation each time it is called: most of a decode's cost)."""
+    hints = typing.get_type_hints(tp)
+    return tuple(
+        (f.name, hints[f.name]) for f in dataclasses.fields(tp) if f.init and f.name not in _NOT_SERIALISED
+    )

@@ -95,6 +95,7 @@ class Poller:
         self._thread: threading.Thread | None = None
         self.last_poll_seconds = 0.0
         self.polls = 0
+        self._applied: dict[str, tuple[object, object]] = {}  # the drift check's decoded snapshots
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="lbaas-poller", daemon=True)
@@ -274,7 +275,7 @@ class Poller:
             )
             wanted = [
                 snapshot.with_certificates(conn, s, self.decrypt)  # type: ignore[arg-type]
-                for s in dataplane.all_applied(conn)
+                for s in dataplane.all_applied(conn, self._applied)
                 if s.id not in busy and s.id not in self._down
             ]
         drifted = []
