@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from lbaas.db import tables
+from lbaas.db.prepared import Prepared
 from lbaas.domain import desired, model
 from lbaas.domain.enums import (
     HealthMonitorType,
@@ -64,8 +65,7 @@ def load_snapshot(
     referenced but missing (or has no payload) is simply absent from ``certificates``,
     and the renderer reports it.
     """
-    lb = conn.execute(sa.select(tables.load_balancers).where(tables.load_balancers.c.id == lb_id))
-    lb_row = lb.mappings().first()
+    lb_row = _LB_ROW.first(conn, lb_id=lb_id)
     if lb_row is None:
         return None
     rows = {t.name: _children(conn, t, lb_id) for t in tables.LB_CHILDREN}
@@ -87,14 +87,14 @@ def load_snapshot(
         for r in sorted(rows["listeners"], key=lambda r: (r["protocol_port"], r["protocol"], r["id"]))
     )
     snapshot = model.LoadBalancerSnapshot(
-        id=lb_row["id"],
-        name=lb_row["name"],
-        vip_address=lb_row["vip_address"],
+        id=lb_row.id,
+        name=lb_row.name,
+        vip_address=lb_row.vip_address,
         floating_ip_addresses=_floating_ips(conn, lb_id),
-        admin_state_up=bool(lb_row["admin_state_up"]),
-        flavor=_flavor(lb_row["flavor"]),
-        logging=_logging(lb_row["logging"]),
-        provisioning_status=ProvisioningStatus(lb_row["provisioning_status"]),
+        admin_state_up=bool(lb_row.admin_state_up),
+        flavor=_flavor(lb_row.flavor),
+        logging=_logging(lb_row.logging),
+        provisioning_status=ProvisioningStatus(lb_row.provisioning_status),
         listeners=listeners,
         pools=pools,
     )
@@ -103,12 +103,24 @@ def load_snapshot(
     return dataclasses.replace(snapshot, certificates=certificates)
 
 
-_ROWS_OF_LB = {t.name: sa.select(t).where(t.c.lb_id == sa.bindparam("lb_id")) for t in tables.LB_CHILDREN}
+# Run as Prepared (on the driver's cursor): every task reads its LB this way, and Core's own
+# ``execute`` costs more than SQLite's lookup (lbaas.db.prepared).
+_LB_ROW = Prepared(
+    sa.select(tables.load_balancers).where(tables.load_balancers.c.id == sa.bindparam("lb_id"))
+)
+_ROWS_OF_LB = {
+    t.name: Prepared(sa.select(t).where(t.c.lb_id == sa.bindparam("lb_id"))) for t in tables.LB_CHILDREN
+}
+_FLOATING_IPS = Prepared(
+    sa.select(tables.floating_ips.c.floating_ip_address).where(
+        tables.floating_ips.c.lb_id == sa.bindparam("lb_id")
+    )
+)
 
 
 def _children(conn: Connection, table: sa.Table, lb_id: str) -> list[Row]:
-    result = conn.execute(_ROWS_OF_LB[table.name], {"lb_id": lb_id}).mappings()
-    return [r for r in result if in_desired_state(r)]
+    rows = (r._asdict() for r in _ROWS_OF_LB[table.name].all(conn, lb_id=lb_id))
+    return [r for r in rows if in_desired_state(r)]
 
 
 def _group(rows: Iterable[Row], key: str) -> dict[str, list[Row]]:
@@ -146,9 +158,7 @@ def _logging(value: Mapping[str, Any] | None) -> model.Logging | None:
 
 
 def _floating_ips(conn: Connection, lb_id: str) -> tuple[str, ...]:
-    fip = tables.floating_ips
-    query = sa.select(fip.c.floating_ip_address).where(fip.c.lb_id == lb_id)
-    return tuple(sorted(conn.execute(query).scalars()))
+    return tuple(sorted(r[0] for r in _FLOATING_IPS.all(conn, lb_id=lb_id)))
 
 
 def _monitor(row: Row) -> model.HealthMonitor:

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from lbaas.db import dataplane, lifecycle, tables
+from lbaas.db.prepared import Prepared
 from lbaas.domain import status as st
 
 
@@ -79,8 +80,11 @@ def refresh(conn: Connection, lb_id: str, health: Mapping[str, str | None] | Non
         _store(conn, table, rows[name], {r["id"]: "ONLINE" for r in rows[name]})
 
 
+# Prepared: a refresh follows every task (lbaas.db.prepared says why).
 _SET_STATUS = {
-    t.name: t.update().where(t.c.id == sa.bindparam("b_id")).values(operating_status=sa.bindparam("b_status"))
+    t.name: Prepared(
+        t.update().where(t.c.id == sa.bindparam("b_id")).values(operating_status=sa.bindparam("b_status"))
+    )
     for t in (tables.load_balancers, *tables.LB_CHILDREN)
 }
 
@@ -91,4 +95,4 @@ def _store(conn: Connection, table: sa.Table, rows: list[dict[str, Any]], new: M
         if row["provisioning_status"] == "ERROR":
             value = "ERROR"
         if value is not None and value != row["operating_status"]:
-            conn.execute(_SET_STATUS[table.name], {"b_id": row["id"], "b_status": value})
+            _SET_STATUS[table.name].execute(conn, b_id=row["id"], b_status=value)
