@@ -99,7 +99,8 @@ def enqueue(
 
 # Statements are built once (module level, bound parameters): building a Core expression per
 # call costs ~10x what executing it does.
-_HEAD = (
+# Prepared (lbaas.db.prepared): every task's finalize asks for its queue's next head.
+_HEAD = Prepared(
     sa.select(T.c.id)
     .where(T.c.lock_key == sa.bindparam("lock_key"), T.c.state.in_(ACTIVE_STATES), T.c.internal.is_(False))
     .order_by(T.c.seq)
@@ -112,7 +113,7 @@ def queue_head(conn: Connection, lock_key: str) -> str | None:
 
     Internal tasks never hold a resource as far as clients can see.
     """
-    row = conn.execute(_HEAD, {"lock_key": lock_key}).first()
+    row = _HEAD.first(conn, lock_key=lock_key)
     return row[0] if row else None
 
 
@@ -134,16 +135,18 @@ _YOUNG_ENOUGH = T.c.created_on <= sa.bindparam("cutoff", type_=sa.DateTime())
 
 
 @functools.cache
-def _waiting(aged: bool) -> sa.Select:
+def _waiting(aged: bool) -> Prepared:
+    # Prepared: a worker asks before every claim.
     q = sa.select(T.c.seq).where(T.c.state == "NEW", _DUE)
-    return (q.where(_YOUNG_ENOUGH) if aged else q).limit(1)
+    return Prepared((q.where(_YOUNG_ENOUGH) if aged else q).limit(1))
 
 
 def has_waiting(conn: Connection, min_age: float = 0.0) -> bool:
     """Whether any task waits to run (cheap, read-only; claim decides which one)."""
     now = utcnow()
-    params = {"now": now, "cutoff": now - dt.timedelta(seconds=min_age)}
-    return conn.execute(_waiting(bool(min_age)), params).first() is not None
+    if min_age:
+        return _waiting(True).first(conn, now=now, cutoff=now - dt.timedelta(seconds=min_age)) is not None
+    return _waiting(False).first(conn, now=now) is not None
 
 
 @functools.cache
@@ -157,7 +160,7 @@ def _pick(by_id: bool, aged: bool, skip_locked: bool) -> Prepared:
     return Prepared(q.with_for_update(skip_locked=True) if skip_locked else q)
 
 
-_TAKE = (
+_TAKE = Prepared(
     T.update()
     .where(T.c.seq == sa.bindparam("b_seq"), T.c.state == "NEW")
     .values(
@@ -194,17 +197,10 @@ def claim(
     picked = _pick(task_id is not None, bool(min_age), skip_locked).first(conn, **params)
     if picked is None:
         return None
-    res = conn.execute(
-        _TAKE,
-        {
-            "b_seq": picked.seq,
-            "b_worker": worker_id,
-            "b_lease": now + dt.timedelta(seconds=lease),
-            "b_now": now,
-        },
+    row = _TAKE.first(
+        conn, b_seq=picked.seq, b_worker=worker_id, b_lease=now + dt.timedelta(seconds=lease), b_now=now
     )
-    row = res.mappings().first()
-    return dict(row) if row else None
+    return row._asdict() if row else None
 
 
 def renew(conn: Connection, task_ids: Iterable[str], worker_id: str, lease: float) -> None:

@@ -22,10 +22,13 @@ from sqlalchemy.engine import Connection
 
 from lbaas.db import tables
 from lbaas.db.engine import Database
+from lbaas.db.prepared import Prepared
 
 F = tables.emulator_faults
 STATE = tables.emulator_state
 TIMING = tables.emulator_timing
+# Prepared (lbaas.db.prepared): the emulated provider reads the version before every task.
+_VERSION = Prepared(sa.select(STATE.c.version, STATE.c.journal_size).where(STATE.c.id == 1))
 
 
 @dataclass(frozen=True)
@@ -133,9 +136,7 @@ class Controls:
         with self._lock:
             checked = time.monotonic()
             with contextlib.nullcontext(conn) if conn is not None else self.db.read() as c:
-                row = c.execute(
-                    sa.select(STATE.c.version, STATE.c.journal_size).where(STATE.c.id == 1)
-                ).first()
+                row = _VERSION.first(c)
                 version = row.version if row else 0
                 if version != self._view.version:
                     self._view = self._load(c, version, row.journal_size if row else 0)
