@@ -119,3 +119,29 @@ def test_postcompile_literals_are_inlined(server) -> None:
     )
     with server.db.read() as conn:
         assert Prepared(q).first(conn, id=1).names == conn.execute(q, {"id": 1}).scalar()
+
+
+def test_task_path_statements_read_what_core_reads(server, client) -> None:
+    """The statements every task runs (lifecycle, snapshot, queue) on Prepared, against Core."""
+    from lbaas.db import lifecycle, queue, snapshot
+
+    lb_id = _landscape(client)
+    with server.db.read() as conn:
+        for table in tables.LB_CHILDREN:
+            core = [dict(r) for r in conn.execute(sa.select(table).where(table.c.lb_id == lb_id)).mappings()]
+            assert [r._asdict() for r in lifecycle._ROWS_OF_LB[table.name].all(conn, lb_id=lb_id)] == core
+            assert [r._asdict() for r in snapshot._ROWS_OF_LB[table.name].all(conn, lb_id=lb_id)] == core
+        lb = conn.execute(sa.select(tables.load_balancers).where(tables.load_balancers.c.id == lb_id))
+        assert lifecycle._LB_ROW.first(conn, lb_id=lb_id)._asdict() == dict(lb.mappings().one())
+        assert snapshot._LB_ROW.first(conn, lb_id=lb_id) == lifecycle._LB_ROW.first(conn, lb_id=lb_id)
+
+        assert queue.queue_head(conn, lb_id) is None
+
+    # The one-statement look-up names exactly the tables holding a task's rows (rolled back).
+    with server.db.writer.connect() as conn:
+        tx = conn.begin()
+        assert lifecycle._held_tables(conn, "t-held") == []
+        m = tables.members
+        conn.execute(m.update().where(m.c.lb_id == lb_id).values(task_id="t-held"))
+        assert lifecycle._held_tables(conn, "t-held") == [m]
+        tx.rollback()

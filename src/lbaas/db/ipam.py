@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection
 
 from lbaas.clock import utcnow
 from lbaas.db import tables
+from lbaas.db.prepared import Prepared
 from lbaas.errors import ValidationFailed
 
 P = tables.address_pools
@@ -52,22 +53,30 @@ def _insert(conn: Connection):
     return insert
 
 
+# Prepared (lbaas.db.prepared): every create allocates a VIP this way.
+_LOCKED = Prepared(sa.select(P.c.next_index).where(P.c.name == sa.bindparam("pool")).with_for_update())
+_ADVANCE = Prepared(
+    P.update()
+    .where(P.c.name == sa.bindparam("pool"))
+    .values(next_index=sa.bindparam("next_index", type_=P.c.next_index.type))
+)
+
+
 def allocate(conn: Connection, pool: str, field: str = "vip_address") -> str:
     """Hand out one address of ``pool``; 400 when the pool is exhausted."""
     cidr = POOLS[pool]
     net = ipaddress.ip_network(cidr, strict=False)
-    locked = sa.select(P.c.next_index).where(P.c.name == pool).with_for_update()
-    row = conn.execute(locked).first()
+    row = _LOCKED.first(conn, pool=pool)
     if row is None:
         # The pool's first address: concurrent first creates (PostgreSQL) all see no row; the
         # first insert wins, the others' do nothing, and everyone then waits on the one row's lock.
         conn.execute(_insert(conn)(P).values(name=pool, next_index=0).on_conflict_do_nothing())
-        row = conn.execute(locked).one()
+        row = _LOCKED.first(conn, pool=pool)
     index = row.next_index
     addr = _nth_host(net, index)
     if addr is not None:
         skipped = int(addr) - (int(net.network_address) + 1)
-        conn.execute(P.update().where(P.c.name == pool).values(next_index=skipped + 1))
+        _ADVANCE.execute(conn, pool=pool, next_index=skipped + 1)
         return str(addr)
     oldest = conn.execute(
         sa.select(R.c.address)

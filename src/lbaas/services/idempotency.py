@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 
 from lbaas.clock import utcnow
 from lbaas.db import tables
+from lbaas.db.prepared import Prepared
 
 I = tables.idempotency  # noqa: E741
 RETRY_WINDOW = dt.timedelta(seconds=60)
@@ -46,9 +47,18 @@ def lookup(conn: Connection, principal: int, fp: str, window: dt.timedelta) -> t
     return (row.status_code, row.body.encode()) if row else None
 
 
+# Prepared (lbaas.db.prepared): every accepted task-creating request records its answer.
+_RECORD = Prepared(
+    I.insert().values(
+        {
+            c: sa.bindparam(c, type_=I.c[c].type)
+            for c in ("principal", "fingerprint", "status_code", "body", "created_at")
+        }
+    )
+)
+
+
 def record(conn: Connection, principal: int, fp: str, status: int, body: bytes) -> None:
-    conn.execute(
-        I.insert().values(
-            principal=principal, fingerprint=fp, status_code=status, body=body.decode(), created_at=utcnow()
-        )
+    _RECORD.execute(
+        conn, principal=principal, fingerprint=fp, status_code=status, body=body.decode(), created_at=utcnow()
     )

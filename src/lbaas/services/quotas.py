@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from lbaas.db import tables
+from lbaas.db.prepared import Prepared
 from lbaas.errors import NotFound, QuotaExceeded
 
 UNLIMITED = -1
@@ -24,32 +25,41 @@ DEFAULTS: dict[str, int] = {
 }
 
 
-def _usage_query(name: str, project_id: int, parent_id: str | None) -> sa.Select | None:
-    t = tables
-    if name in ("loadbalancer_count", "external_ip_count"):
-        return sa.select(sa.func.count()).where(t.load_balancers.c.project_id == project_id)
-    if name == "listeners_per_lb":
-        return sa.select(sa.func.count()).where(t.listeners.c.lb_id == parent_id)
-    if name == "pool_count":
-        return sa.select(sa.func.count()).where(t.pools.c.project_id == project_id)
-    if name == "members_per_pool":
-        return sa.select(sa.func.count()).where(t.members.c.pool_id == parent_id)
-    if name == "floating_count":
-        return sa.select(sa.func.count()).where(t.floating_ips.c.project_id == project_id)
-    return None
+def _count(table: sa.Table, column: str) -> Prepared:
+    return Prepared(sa.select(sa.func.count()).where(table.c[column] == sa.bindparam("key")))
+
+
+# Built once and run as Prepared (lbaas.db.prepared): every create checks a quota, and building
+# the Core expression per call cost more than running it. Per quota: the statement, and whether
+# it counts the project's rows (else the parent's).
+_USAGE: dict[str, tuple[Prepared, bool]] = {
+    "loadbalancer_count": (_count(tables.load_balancers, "project_id"), True),
+    "external_ip_count": (_count(tables.load_balancers, "project_id"), True),
+    "listeners_per_lb": (_count(tables.listeners, "lb_id"), False),
+    "pool_count": (_count(tables.pools, "project_id"), True),
+    "members_per_pool": (_count(tables.members, "pool_id"), False),
+    "floating_count": (_count(tables.floating_ips, "project_id"), True),
+}
+_LIMIT = Prepared(
+    sa.select(tables.quotas.c.limit).where(
+        tables.quotas.c.project_id == sa.bindparam("project_id"), tables.quotas.c.name == sa.bindparam("name")
+    )
+)
 
 
 def limit_of(conn: Connection, project_id: int, name: str) -> int:
     """The project's limit (an operator's override, or the default)."""
-    q = tables.quotas
-    row = conn.execute(sa.select(q.c.limit).where(q.c.project_id == project_id, q.c.name == name)).first()
+    row = _LIMIT.first(conn, project_id=project_id, name=name)
     return row.limit if row else DEFAULTS[name]
 
 
 def usage(conn: Connection, project_id: int, name: str, parent_id: str | None = None) -> tuple[int, int]:
     """(limit, current usage)."""
-    query = _usage_query(name, project_id, parent_id)
-    used = conn.execute(query).scalar_one() if query is not None else 0
+    counted = _USAGE.get(name)
+    used = 0
+    if counted is not None:
+        statement, by_project = counted
+        used = statement.first(conn, key=project_id if by_project else parent_id)[0]
     return limit_of(conn, project_id, name), used
 
 
