@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 
 from lbaas.clock import utcnow
 from lbaas.db import tables
+from lbaas.db.prepared import Prepared
 from lbaas.errors import Forbidden, NotAuthenticated, NotFound
 
 K = tables.api_keys
@@ -65,11 +66,15 @@ def parse_header(value: str | None) -> str:
     return token
 
 
+# Built once and run as Prepared (lbaas.db.prepared): every request authenticates.
+_BY_DIGEST = Prepared(
+    sa.select(K.c.id, K.c.user_id, K.c.project_id, K.c.revoked_at).where(K.c.digest == sa.bindparam("digest"))
+)
+
+
 def authenticate(conn: Connection, token: str) -> Principal:
     """The principal of a token, or 401 with Gcore's wording."""
-    row = conn.execute(
-        sa.select(K.c.id, K.c.user_id, K.c.project_id, K.c.revoked_at).where(K.c.digest == digest(token))
-    ).first()
+    row = _BY_DIGEST.first(conn, digest=digest(token))
     if row is None:
         if "$" not in token or len(token.partition("$")[2]) < 64:
             raise NotAuthenticated(f"Bad permanent token: {token[:8]}")

@@ -10,6 +10,7 @@ from sqlalchemy.engine import Connection
 
 from lbaas.clock import utcnow
 from lbaas.db import tables
+from lbaas.db.prepared import Prepared
 from lbaas.errors import NotFound, ValidationFailed
 from lbaas.services import views
 from lbaas.services.auth import Principal
@@ -25,9 +26,22 @@ def _visible(principal: Principal) -> list[sa.ColumnElement]:
     return [T.c.internal.is_(False), T.c.project_id == principal.project_id]
 
 
+# GET of one task, built once and run as Prepared (lbaas.db.prepared): an SDK polls it after
+# every task-creating request. The admin's form, then a project key's (the same conditions).
+_GET_ANY = Prepared(sa.select(T).where(T.c.id == sa.bindparam("id"), T.c.internal.is_(False)))
+_GET_IN_PROJECT = Prepared(
+    sa.select(T).where(
+        T.c.id == sa.bindparam("id"), T.c.internal.is_(False), T.c.project_id == sa.bindparam("project_id")
+    )
+)
+
+
 def get(conn: Connection, principal: Principal, task_id: str) -> dict[str, Any]:
     """One task; another project's task is 404, as if it did not exist."""
-    row = conn.execute(sa.select(T).where(T.c.id == task_id, *_visible(principal))).first()
+    if principal.is_admin:
+        row = _GET_ANY.first(conn, id=task_id)
+    else:
+        row = _GET_IN_PROJECT.first(conn, id=task_id, project_id=principal.project_id)
     if row is None:
         raise NotFound.of("Task", task_id)
     return views.task(row)
