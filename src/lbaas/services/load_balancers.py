@@ -251,12 +251,15 @@ def _lock_mutable(conn: Connection, ctx: Ctx, lb_id: str) -> Any:
     return row
 
 
+_COUNT_ALL = Prepared(sa.select(sa.func.count()).select_from(LB))  # every create checks capacity
+
+
 def create(conn: Connection, ctx: Ctx, body: dict[str, Any]) -> str:
     """Accept a new load balancer: rows PENDING_CREATE and a task, in one transaction."""
     # An LB created without a flavor runs the catalogue's default one (and shows it).
     flavor = check_flavor(body["flavor"]) if body.get("flavor") is not None else DEFAULT_FLAVOR
     ctx.capabilities.check_flavor(flavor)
-    ctx.capabilities.check_capacity(conn.execute(sa.select(sa.func.count()).select_from(LB)).scalar_one())
+    ctx.capabilities.check_capacity(_COUNT_ALL.first(conn)[0])
     # A limit of this deployment, not a rule: VIPs are addresses of LBAAS_VIP_POOL, which is
     # IPv4 on loopback; an IPv6 or dual-stack VIP cannot be given (docs/api-compat.md).
     if body.get("vip_ip_family") not in (None, "ipv4"):

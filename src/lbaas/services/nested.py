@@ -21,6 +21,8 @@ def create_children(
     conn: Connection, ctx: Ctx, lb_id: str, body: dict[str, Any], task_id: str, created: dict[str, list[str]]
 ) -> None:
     """Write the nested objects of an LB create under the same task."""
+    if not body.get("listeners") and not body.get("floating_ip"):
+        return  # most creates: nothing below the LB, so its row need not be read back
     lb = conn.execute(sa.select(tables.load_balancers).where(tables.load_balancers.c.id == lb_id)).first()
     if body.get("listeners"):
         create_listeners(conn, ctx, lb, body["listeners"], task_id, created)
