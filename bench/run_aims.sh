@@ -3,7 +3,8 @@
 # (default /tmp/lbaas-aims.jsonl, emptied first), then the table of medians (bench/medians.py).
 #   bash bench/run_aims.sh            # SQLite: GET, PATCH, list at c1/c16 beside minimal (NORMAL and
 #                                     # FULL) and bare; create -> FINISHED; GET c64 with 1 and 2 API
-#                                     # processes; the same GET/PATCH/list on PostgreSQL
+#                                     # processes; the same GET/PATCH/list on PostgreSQL; the
+#                                     # PATCH with a new body every request (a real write each time)
 # The SQLite and PostgreSQL lbaas databases are seeded once (10,000 LBs through the API) and kept
 # for the rounds.
 set -euo pipefail
@@ -21,6 +22,7 @@ for _ in $(seq "$ROUNDS"); do
   for s in bench_get bench_patch bench_list bench_create; do
     timeout 1800 "$PY" "bench/$s.py"
   done
+  BENCH_PATCH=changing BENCH_TARGETS=lbaas,minimal,minimal-full timeout 1800 "$PY" bench/bench_patch.py
   BENCH_CONNECTIONS=64 BENCH_TARGETS=lbaas,minimal "$PY" bench/bench_get.py
   BENCH_CONNECTIONS=64 BENCH_TARGETS=lbaas BENCH_API_PROCESSES=2 "$PY" bench/bench_get.py
   for s in bench_get bench_patch bench_list; do
