@@ -145,3 +145,30 @@ def test_task_path_statements_read_what_core_reads(server, client) -> None:
         conn.execute(m.update().where(m.c.lb_id == lb_id).values(task_id="t-held"))
         assert lifecycle._held_tables(conn, "t-held") == [m]
         tx.rollback()
+
+
+def test_applied_snapshot_statements_match_core(server, client) -> None:
+    """The applied snapshot written on Prepared reads back on Core as the same JSON; running and
+    member health read on Prepared as Core reads them."""
+    import dataclasses
+
+    from lbaas.db import dataplane
+
+    lb_id = _landscape(client)
+    DS, MH = tables.dataplane_state, tables.member_health
+    with server.db.read() as conn:
+        snap = dataplane.applied(conn, lb_id)
+        stored = conn.execute(sa.select(DS.c.applied).where(DS.c.lb_id == lb_id)).scalar()
+        assert snap is not None and snap.to_dict() == stored
+        running = conn.execute(sa.select(DS.c.running).where(DS.c.lb_id == lb_id)).scalar()
+        assert dataplane.is_running(conn, lb_id) == running
+        health = dict(conn.execute(sa.select(MH.c.member_id, MH.c.health).where(MH.c.lb_id == lb_id)).all())
+        assert dataplane.member_health(conn, lb_id) == health
+    with server.db.writer.connect() as conn:
+        tx = conn.begin()
+        again = dataclasses.replace(snap, name="re-applied")
+        dataplane.record_applied(conn, again)
+        stored = conn.execute(sa.select(DS.c.applied, DS.c.applied_at).where(DS.c.lb_id == lb_id)).one()
+        assert stored.applied == again.to_dict() and stored.applied["name"] == "re-applied"
+        assert isinstance(stored.applied_at, dt.datetime)
+        tx.rollback()

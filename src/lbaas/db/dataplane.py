@@ -24,6 +24,7 @@ from sqlalchemy.engine import Connection
 
 from lbaas.clock import utcnow
 from lbaas.db import tables
+from lbaas.db.prepared import Prepared
 from lbaas.domain.counters import CounterAccumulator
 from lbaas.domain.model import LoadBalancerSnapshot
 
@@ -35,7 +36,19 @@ COUNTERS = ("bytes_in", "bytes_out", "request_errors", "total_connections")
 _DS_SET = DS.update().where(DS.c.lb_id == sa.bindparam("b_lb"))  # SET follows the parameters given
 _DS_ADD = DS.insert()
 _LB_EXISTS = sa.select(tables.load_balancers.c.id).where(tables.load_balancers.c.id == sa.bindparam("lb_id"))
-_APPLIED = sa.select(DS.c.applied).where(DS.c.lb_id == sa.bindparam("lb_id"))
+_APPLIED = Prepared(sa.select(DS.c.applied).where(DS.c.lb_id == sa.bindparam("lb_id")))
+# Prepared (lbaas.db.prepared): every task reads and records its LB's applied snapshot and
+# recomputes its statuses (running, member health); the first record of an LB inserts on Core.
+_APPLIED_SET = Prepared(
+    DS.update()
+    .where(DS.c.lb_id == sa.bindparam("b_lb"))
+    .values(
+        applied=sa.bindparam("applied", type_=DS.c.applied.type),
+        applied_at=sa.bindparam("applied_at", type_=DS.c.applied_at.type),
+    )
+)
+_RUNNING = Prepared(sa.select(DS.c.running).where(DS.c.lb_id == sa.bindparam("lb_id")))
+_MEMBER_HEALTH = Prepared(sa.select(MH.c.member_id, MH.c.health).where(MH.c.lb_id == sa.bindparam("lb_id")))
 
 
 def _upsert(conn: Connection, lb_id: str, **values: Any) -> None:
@@ -46,7 +59,8 @@ def _upsert(conn: Connection, lb_id: str, **values: Any) -> None:
 
 def applied(conn: Connection, lb_id: str) -> LoadBalancerSnapshot | None:
     """The last snapshot the data plane took for ``lb_id`` (without certificate material)."""
-    return _decode(conn.execute(_APPLIED, {"lb_id": lb_id}).scalar())
+    row = _APPLIED.first(conn, lb_id=lb_id)
+    return _decode(row.applied if row else None)
 
 
 def _decode(data: Mapping[str, Any] | None) -> LoadBalancerSnapshot | None:
@@ -60,7 +74,9 @@ def _decode(data: Mapping[str, Any] | None) -> LoadBalancerSnapshot | None:
 
 def record_applied(conn: Connection, snapshot: LoadBalancerSnapshot) -> None:
     """Remember that the data plane now serves ``snapshot``."""
-    _upsert(conn, snapshot.id, applied=snapshot.to_dict(), applied_at=utcnow())
+    data, now = snapshot.to_dict(), utcnow()
+    if not _APPLIED_SET.execute(conn, b_lb=snapshot.id, applied=data, applied_at=now):
+        _upsert(conn, snapshot.id, applied=data, applied_at=now)
 
 
 def all_applied(
@@ -154,8 +170,7 @@ class MemberReport:
 
 def member_health(conn: Connection, lb_id: str) -> dict[str, str]:
     """Raw health per member id of one LB (what the roll-up reads)."""
-    rows = conn.execute(sa.select(MH.c.member_id, MH.c.health).where(MH.c.lb_id == lb_id))
-    return dict(rows.all())
+    return {r.member_id: r.health for r in _MEMBER_HEALTH.all(conn, lb_id=lb_id)}
 
 
 def health_details(conn: Connection, member_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
@@ -213,7 +228,8 @@ def record_running(conn: Connection, lb_id: str, running: bool, reason: str | No
 
 def is_running(conn: Connection, lb_id: str) -> bool | None:
     """None when never observed."""
-    return conn.execute(sa.select(DS.c.running).where(DS.c.lb_id == lb_id)).scalar()
+    row = _RUNNING.first(conn, lb_id=lb_id)
+    return None if row is None else row.running
 
 
 def fold_counters(
