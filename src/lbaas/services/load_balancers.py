@@ -234,6 +234,9 @@ def list_(
 
 
 # -- writing -----------------------------------------------------------------
+_LB_INSERT = LB.insert()
+
+
 def _check_logging(conn: Connection, logging: dict[str, Any] | None) -> None:
     # A reference by id to a region that does not exist (Gcore: unknown ids are refused).
     region = (logging or {}).get("destination_region_id")
@@ -272,28 +275,29 @@ def create(conn: Connection, ctx: Ctx, body: dict[str, Any]) -> str:
     lb_id, task_id, now = new_id(), new_id(), utcnow()
     vip = ipam.allocate(conn, "vip")
     logging = body.get("logging")
-    conn.execute(
-        LB.insert().values(
-            id=lb_id,
-            project_id=ctx.project_id,
-            region_id=ctx.region_id,
-            name=body["name"],
-            flavor=flavor,
-            vip_address=vip,
-            vip_port_id=str(body.get("vip_port_id") or new_id()),
-            vip_ip_family="ipv4",
-            vip_network_id=_s(body.get("vip_network_id")),
-            vip_subnet_id=_s(body.get("vip_subnet_id")),
-            preferred_connectivity=body.get("preferred_connectivity") or "L2",
-            admin_state_up=True,
-            logging=logging,
-            logging_enabled=bool(logging and logging.get("enabled")),
-            provisioning_status="PENDING_CREATE",
-            operating_status="OFFLINE",
-            task_id=task_id,
-            creator_task_id=task_id,
-            created_at=now,
-        )
+    conn.execute(  # the prebuilt INSERT: building .values() per call cost ~0.1 ms
+        _LB_INSERT,
+        {
+            "id": lb_id,
+            "project_id": ctx.project_id,
+            "region_id": ctx.region_id,
+            "name": body["name"],
+            "flavor": flavor,
+            "vip_address": vip,
+            "vip_port_id": str(body.get("vip_port_id") or new_id()),
+            "vip_ip_family": "ipv4",
+            "vip_network_id": _s(body.get("vip_network_id")),
+            "vip_subnet_id": _s(body.get("vip_subnet_id")),
+            "preferred_connectivity": body.get("preferred_connectivity") or "L2",
+            "admin_state_up": True,
+            "logging": logging,
+            "logging_enabled": bool(logging and logging.get("enabled")),
+            "provisioning_status": "PENDING_CREATE",
+            "operating_status": "OFFLINE",
+            "task_id": task_id,
+            "creator_task_id": task_id,
+            "created_at": now,
+        },
     )
     write_tags(conn, "loadbalancer", lb_id, {}, {k: tags_mod.Tag(k, v) for k, v in tags.items()})
     created: dict[str, list[str]] = {"loadbalancers": [lb_id]}
