@@ -52,8 +52,13 @@ _MEMBER_HEALTH = Prepared(sa.select(MH.c.member_id, MH.c.health).where(MH.c.lb_i
 
 
 def _upsert(conn: Connection, lb_id: str, **values: Any) -> None:
-    updated = conn.execute(_DS_SET, {"b_lb": lb_id, **values}).rowcount
-    if not updated and conn.execute(_LB_EXISTS, {"lb_id": lb_id}).first() is not None:
+    if not conn.execute(_DS_SET, {"b_lb": lb_id, **values}).rowcount:
+        _add(conn, lb_id, **values)
+
+
+def _add(conn: Connection, lb_id: str, **values: Any) -> None:
+    """The LB's first row (none yet), unless the LB itself is gone."""
+    if conn.execute(_LB_EXISTS, {"lb_id": lb_id}).first() is not None:
         conn.execute(_DS_ADD, {"lb_id": lb_id, **values})
 
 
@@ -76,7 +81,7 @@ def record_applied(conn: Connection, snapshot: LoadBalancerSnapshot) -> None:
     """Remember that the data plane now serves ``snapshot``."""
     data, now = snapshot.to_dict(), utcnow()
     if not _APPLIED_SET.execute(conn, b_lb=snapshot.id, applied=data, applied_at=now):
-        _upsert(conn, snapshot.id, applied=data, applied_at=now)
+        _add(conn, snapshot.id, applied=data, applied_at=now)
 
 
 def all_applied(
