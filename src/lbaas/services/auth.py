@@ -111,16 +111,31 @@ def create(conn: Connection, project_id: int, name: str | None = None) -> tuple[
 
 
 def ensure_admin(conn: Connection, token: str) -> None:
-    """Make ``token`` the admin key given by the environment, replacing an older one."""
+    """Make ``token`` the admin key given by the environment, replacing an older one.
+
+    A token this variable set before (then replaced by another, so revoked) works again: digests
+    are unique, so it is the same row. ValueError when the token is a project's key or another
+    revoked key.
+    """
     d = digest(token)
+    same = conn.execute(
+        sa.select(K.c.id, K.c.name, K.c.project_id, K.c.revoked_at).where(K.c.digest == d)
+    ).first()
+    if same is not None and same.project_id is not None:
+        raise ValueError(
+            f"LBAAS_ADMIN_API_KEY is the token of a key of project {same.project_id}; choose another token"
+        )
+    if same is not None and same.revoked_at is not None and same.name != ADMIN_ENV_NAME:
+        raise ValueError(f"LBAAS_ADMIN_API_KEY is the token of key {same.id}, revoked; choose another token")
     current = conn.execute(
-        sa.select(K.c.id, K.c.digest).where(K.c.name == ADMIN_ENV_NAME, K.c.revoked_at.is_(None))
-    )
-    for row in current:
-        if row.digest == d:
-            return
-        conn.execute(K.update().where(K.c.id == row.id).values(revoked_at=utcnow()))
-    _insert(conn, ADMIN_ENV_NAME, None, token)
+        sa.select(K.c.id).where(K.c.name == ADMIN_ENV_NAME, K.c.revoked_at.is_(None), K.c.digest != d)
+    ).scalars()
+    for key_id in list(current):
+        conn.execute(K.update().where(K.c.id == key_id).values(revoked_at=utcnow()))
+    if same is None:
+        _insert(conn, ADMIN_ENV_NAME, None, token)
+    elif same.revoked_at is not None:
+        conn.execute(K.update().where(K.c.id == same.id).values(revoked_at=None))
 
 
 def admin_keys(conn: Connection) -> list[str]:
