@@ -59,8 +59,9 @@ _FAIL_HELD = _by_table(
 )
 _ROWS_OF_LB = _by_table(lambda t: sa.select(t).where(t.c.lb_id == sa.bindparam("lb_id")))
 _LB_ROW = Prepared(sa.select(LB).where(LB.c.id == sa.bindparam("lb_id")))
-_LB_STATE = sa.select(LB.c.provisioning_status, LB.c.task_id).where(LB.c.id == sa.bindparam("lb_id"))
-_LB_STATE_FAST = Prepared(_LB_STATE)
+_LB_STATE = Prepared(
+    sa.select(LB.c.provisioning_status, LB.c.task_id).where(LB.c.id == sa.bindparam("lb_id"))
+)
 _LB_SET = LB.update().where(LB.c.id == sa.bindparam("b_lb"))  # SET follows the parameters given
 _LB_SETTLE = Prepared(
     _LB_SET.values(
@@ -96,7 +97,7 @@ def fail_children(conn: Connection, task_id: str) -> None:
 
 def hold_lb(conn: Connection, lb_id: str, task_id: str, status: str = "PENDING_UPDATE") -> None:
     """A task was queued on the LB: the LB is busy until its queue empties."""
-    row = conn.execute(_LB_STATE, {"lb_id": lb_id}).first()
+    row = _LB_STATE.first(conn, lb_id=lb_id)
     if row is None:
         return
     values: dict[str, Any] = {"provisioning_status": status}
@@ -112,7 +113,7 @@ def settle_lb(conn: Connection, lb_id: str, *, final_status: str = "ACTIVE") -> 
     """After a task ends: hand the LB to the next queued task, or settle it."""
     nxt = queue.queue_head(conn, lb_id)
     if nxt is not None:
-        row = _LB_STATE_FAST.first(conn, lb_id=lb_id)
+        row = _LB_STATE.first(conn, lb_id=lb_id)
         status = "PENDING_UPDATE"
         if row is not None and row.provisioning_status == "PENDING_DELETE":
             status = "PENDING_DELETE"

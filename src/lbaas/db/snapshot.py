@@ -18,7 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from lbaas.db import tables
+from lbaas.db import lifecycle, tables
 from lbaas.db.prepared import Prepared
 from lbaas.domain import desired, model
 from lbaas.domain.enums import (
@@ -103,14 +103,10 @@ def load_snapshot(
     return dataclasses.replace(snapshot, certificates=certificates)
 
 
-# Run as Prepared (on the driver's cursor): every task reads its LB this way, and Core's own
-# ``execute`` costs more than SQLite's lookup (lbaas.db.prepared).
-_LB_ROW = Prepared(
-    sa.select(tables.load_balancers).where(tables.load_balancers.c.id == sa.bindparam("lb_id"))
-)
-_ROWS_OF_LB = {
-    t.name: Prepared(sa.select(t).where(t.c.lb_id == sa.bindparam("lb_id"))) for t in tables.LB_CHILDREN
-}
+# The LB's row and its children's rows: lifecycle's statements, run as Prepared (every task reads
+# its LB this way, and Core's own ``execute`` costs more than SQLite's lookup).
+_LB_ROW = lifecycle._LB_ROW
+_ROWS_OF_LB = lifecycle._ROWS_OF_LB
 _FLOATING_IPS = Prepared(
     sa.select(tables.floating_ips.c.floating_ip_address).where(
         tables.floating_ips.c.lb_id == sa.bindparam("lb_id")

@@ -32,9 +32,10 @@ def _count(table: sa.Table, column: str) -> Prepared:
 # Built once and run as Prepared (lbaas.db.prepared): every create checks a quota, and building
 # the Core expression per call cost more than running it. Per quota: the statement, and whether
 # it counts the project's rows (else the parent's).
+_LBS_OF_PROJECT = _count(tables.load_balancers, "project_id")
 _USAGE: dict[str, tuple[Prepared, bool]] = {
-    "loadbalancer_count": (_count(tables.load_balancers, "project_id"), True),
-    "external_ip_count": (_count(tables.load_balancers, "project_id"), True),
+    "loadbalancer_count": (_LBS_OF_PROJECT, True),
+    "external_ip_count": (_LBS_OF_PROJECT, True),
     "listeners_per_lb": (_count(tables.listeners, "lb_id"), False),
     "pool_count": (_count(tables.pools, "project_id"), True),
     "members_per_pool": (_count(tables.members, "pool_id"), False),
