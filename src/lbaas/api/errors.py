@@ -11,6 +11,9 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from lbaas.api.schemas.common import NAME_PATTERN, TOPIC_PATTERN
+from lbaas.api.schemas.listeners import USERNAME_PATTERN
+from lbaas.api.schemas.pools import DOMAIN_NAME_PATTERN
 from lbaas.errors import LbaasError
 
 log = logging.getLogger(__name__)
@@ -59,6 +62,27 @@ def _field_name(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) or "body"
 
 
+#: What each pattern of the request models asks for, in words: Pydantic's own message
+#: ("String should match pattern '<regex>'") tells a person nothing they can act on.
+#: A pattern missing here keeps Pydantic's message, so a new or changed pattern is never
+#: described wrongly (tests/api/test_pattern_messages.py holds every pattern to this table).
+PATTERN_HINTS: dict[str, str] = {
+    NAME_PATTERN: (
+        "3 to 63 characters: letters (A-Z, a-z), digits, spaces, '.', '_' and '-'; "
+        "starts with a letter or digit and ends with a letter, digit, '.' or '_'"
+    ),
+    USERNAME_PATTERN: (
+        "3 to 32 characters: letters (A-Z, a-z), digits, spaces, '.', '_' and '-'; "
+        "starts with a letter or digit and ends with a letter, digit, '.' or '_'"
+    ),
+    TOPIC_PATTERN: (
+        "lowercase letters (a-z), digits, '-' and '.'; every '.'-separated part "
+        "starts and ends with a lowercase letter or digit"
+    ),
+    DOMAIN_NAME_PATTERN: "1 to 253 characters: letters (A-Z, a-z), digits, '.', '_' and '-'",
+}
+
+
 def validation_fields(errors: list[dict[str, Any]]) -> dict[str, list[str]]:
     """Pydantic errors to ``{field: [message, ...]}``."""
     fields: dict[str, list[str]] = {}
@@ -70,6 +94,8 @@ def validation_fields(errors: list[dict[str, Any]]) -> dict[str, list[str]]:
             continue
         if err.get("type") == "missing":
             msg = "Field required"
+        elif err.get("type") == "string_pattern_mismatch":
+            msg = PATTERN_HINTS.get(str((err.get("ctx") or {}).get("pattern")), msg)
         name = _field_name(tuple(err.get("loc", ())))
         if err.get("type") in ("union_tag_invalid", "union_tag_not_found"):
             # A tagged union (floating_ip's "source") points at the object; the user got the tag wrong.

@@ -23,7 +23,8 @@ PoolTimeout = Annotated[Int32, Field(ge=0, le=86_400_000)]
 Delay = Annotated[Int32, Field(ge=1, le=2_147_483_647)]
 Retries = Annotated[Int32, Field(ge=1, le=10)]
 HmTimeout = Annotated[Int32, Field(ge=0, le=2_147_483)]
-DomainName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,253}$")]
+DOMAIN_NAME_PATTERN = r"^[A-Za-z0-9._-]{1,253}$"
+DomainName = Annotated[str, StringConstraints(pattern=DOMAIN_NAME_PATTERN)]
 HttpVersion = Literal["1.0", "1.1"]
 # The widths of their columns (a longer value would fail on PostgreSQL, not be refused).
 ExpectedCodes = Annotated[str, StringConstraints(max_length=255)]
