@@ -151,7 +151,11 @@ class Api:
                 # The emulator runs a new task in this request: claim it in the same transaction
                 # (one commit less); a task queued behind another, or held, stays for the worker.
                 ids = [self.worker.claim_in(conn, task_id) or task_id for task_id in ids]
-            return 200, payload, ids, after
+                if any(isinstance(t, dict) for t in ids) and self.worker.finishes_in_request(conn):
+                    # ... and, when the provider allows it, run it to FINISHED here too: one commit
+                    # for the request and its task. A task that raised is failed after the commit.
+                    ids = [self._run_in(conn, t) if isinstance(t, dict) else t for t in ids]
+            return 200, payload, [t for t in ids if t is not None], after
 
         status, payload, ids, after = await self.db.write_async(work)
         await self.kick(ids)
@@ -159,10 +163,16 @@ class Api:
             after()
         return Response(payload, status_code=status, media_type=JSON)
 
+    def _run_in(self, conn: Connection, task: dict[str, Any]) -> tuple[dict[str, Any], BaseException] | None:
+        """Run a claimed task in the request's transaction: None once FINISHED, else (task, error)."""
+        error = self.worker.run_in(conn, task)
+        return None if error is None else (task, error)
+
     async def kick(self, task_ids: list[Any]) -> None:
         """Start new tasks: inline for the emulator, else wake the worker.
 
-        An item is a task id, or a task already claimed in the request's transaction (a row).
+        An item is a task id, a task already claimed in the request's transaction (a row), or
+        (row, error): a task that raised when run in that transaction, now retried or failed.
 
         Never raises: the request's change is committed, so its answer is the
         task list whatever happens to the task (a failure ends the task, not
@@ -172,9 +182,14 @@ class Api:
             return
         if getattr(self.worker.ctx.provider, "inline", False):
             for task in task_ids:
-                run = self.worker.run_task if isinstance(task, dict) else self.worker.run_inline
+                if isinstance(task, tuple):
+                    run, args = self.worker.failed, task
+                elif isinstance(task, dict):
+                    run, args = self.worker.run_task, (task,)
+                else:
+                    run, args = self.worker.run_inline, (task,)
                 try:
-                    await anyio.to_thread.run_sync(run, task)
+                    await anyio.to_thread.run_sync(run, *args)
                 except Exception:  # noqa: BLE001 - the worker's recovery takes the task over
                     log.exception("running task %s inline failed; the worker will recover it", task)
                     self.worker.wakeup.set()

@@ -265,6 +265,7 @@ class Database:
         # could not get the one more connection it asked for (a read of the emulator's controls)
         # and everything waited for the pool's 30 s timeout (32 concurrent first creates).
         self._limiter: anyio.CapacityLimiter | None = None
+        self._ambient = threading.local()  # see bound()
 
     @property
     def is_sqlite(self) -> bool:
@@ -272,15 +273,40 @@ class Database:
 
     @contextlib.contextmanager
     def write(self) -> Iterator[Connection]:
-        """A transaction that may write; committed on success, rolled back on error."""
+        """A transaction that may write; committed on success, rolled back on error.
+
+        Inside :meth:`bound`, the bound connection's transaction instead (committed by its owner).
+        """
+        conn = getattr(self._ambient, "conn", None)
+        if conn is not None:
+            yield conn
+            return
         with self.writer.begin() as conn:
             yield conn
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Connection]:
-        """A read-only transaction."""
+        """A read-only transaction (inside :meth:`bound`: the bound connection's transaction)."""
+        conn = getattr(self._ambient, "conn", None)
+        if conn is not None:
+            yield conn
+            return
         with self.reader.begin() as conn:
             yield conn
+
+    @contextlib.contextmanager
+    def bound(self, conn: Connection) -> Iterator[None]:
+        """Make :meth:`read` and :meth:`write` in this thread use ``conn``'s open transaction.
+
+        For code written against ``db.read()``/``db.write()`` that must see, and add to, a
+        transaction not yet committed: the emulator runs a new task inside the request that
+        queued it (:meth:`lbaas.tasks.worker.Worker.run_in`). Not reentrant across connections.
+        """
+        self._ambient.conn = conn
+        try:
+            yield
+        finally:
+            self._ambient.conn = None
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run blocking database work from the event loop.

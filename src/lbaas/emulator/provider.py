@@ -100,6 +100,12 @@ class EmulatedProvider:
         if error is not None:
             raise ProviderError(error)
 
+    def finishes_in_request(self) -> bool:
+        """As the inner provider, but never while task faults are set: drawing one is a write of
+        its own (the fault's count) that must land even when the task's transaction rolls back."""
+        inner = getattr(self.inner, "finishes_in_request", None)
+        return inner is not None and inner() and not self.controls.view(max_age=0).tasks
+
     def apply(self, desired: Any, previous: Any = None) -> None:
         self._maybe_fail(desired.id)
         self.inner.apply(desired, previous)

@@ -45,6 +45,11 @@ class NoopProvider:
         self.faults: list[Fault] = []
         self._lock = threading.Lock()
 
+    def finishes_in_request(self) -> bool:
+        """A task may run inside the request that queued it (one commit): nothing here waits or
+        needs a transaction of its own, unless calls are held (``delay_ms``) or not inline."""
+        return self.inline and not self.delay_ms
+
     def inject_fault(self, fault: Fault) -> None:
         """Fail the next matching call(s) with a ProviderError (the emulator's fault injection)."""
         with self._lock:

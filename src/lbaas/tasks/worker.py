@@ -150,13 +150,56 @@ class Worker:
                 if queue.finish(conn, task, self.id) and finalize is not None:
                     finalize(conn)
         except Exception as exc:  # noqa: BLE001 - every failure must end the task
-            delay = self.retry.retry_in(exc, task["attempts"])
-            if delay is not None and self._reschedule(task, delay, describe(exc)):
-                return
-            log.warning(
-                "task %s (%s) failed: %s", task["id"], task["task_type"], describe(exc), exc_info=True
-            )
-            self.fail_task(task, describe(exc), worker_id=self.id)
+            self.failed(task, exc)
+
+    def failed(self, task: dict[str, Any], exc: BaseException) -> None:
+        """A claimed task's run raised ``exc``: retry it later if the policy says so, else fail it."""
+        delay = self.retry.retry_in(exc, task["attempts"])
+        if delay is not None and self._reschedule(task, delay, describe(exc)):
+            return
+        log.warning(
+            "task %s (%s) failed: %s",
+            task["id"],
+            task["task_type"],
+            describe(exc),
+            exc_info=(type(exc), exc, exc.__traceback__),
+        )
+        self.fail_task(task, describe(exc), worker_id=self.id)
+
+    def run_in(self, conn: Any, task: dict[str, Any]) -> BaseException | None:
+        """Run a task claimed in the caller's transaction to FINISHED in that same transaction.
+
+        The emulator's requests (an inline provider that says it can, see ``finishes_in_request``)
+        then commit once, not twice: the request's rows, the task's claim, the provider call and
+        the task's end. The handler's reads and writes (``ctx.db.read()``/``write()``) use
+        ``conn`` (:meth:`Database.bound`), under a SAVEPOINT: when the handler raises, its
+        changes are rolled back, the task stays claimed (RUNNING) and the exception is returned
+        for :meth:`failed`, which the caller runs after its commit (the usual retry or failure
+        path, in transactions of its own). None: the task is FINISHED.
+        """
+        handler_ = REGISTRY.get(task["task_type"])
+        if handler_ is None:
+            return LbaasError(f"no handler for task type {task['task_type']}")
+        savepoint = conn.begin_nested()
+        try:
+            with self.db.bound(conn):
+                finalize = handler_.run(self.ctx, task)
+                if queue.finish(conn, task, self.id) and finalize is not None:
+                    finalize(conn)
+        except Exception as exc:  # noqa: BLE001 - handed to failed() after the caller's commit
+            savepoint.rollback()
+            return exc
+        savepoint.commit()
+        return None
+
+    def finishes_in_request(self, conn: Any) -> bool:
+        """Whether new tasks may run inside the request that queued them (see :meth:`run_in`);
+        the provider's answer, read in the request's transaction ``conn``."""
+        check = getattr(self.ctx.provider, "finishes_in_request", None)
+        if check is None:
+            return False
+        with self.db.bound(conn):
+            return bool(check())
 
     def _reschedule(self, task: dict[str, Any], delay: float, message: str) -> bool:
         try:
