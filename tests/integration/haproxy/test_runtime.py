@@ -190,6 +190,17 @@ def test_show_stat_reports_health_with_the_reason(lab: Lab, backends) -> None:
     assert total.total_connections >= 5 and total.bytes_in > 0 and total.bytes_out > 0
     assert per["fe"] == total
 
+    # the poller's read: both replies in one non-interactive exchange, frontends and servers only
+    info, stat = rt.read("show info", "show stat -1 5 -1")
+    assert "\nPid: " in info and info.startswith("Name: HAProxy")
+    read = stats.parse_show_stat(stat)
+    assert set(read.frontends) == {"fe"} and read.backends == {}
+    assert set(read.servers) == set(poll.servers)
+    assert stats.member_health(read)[("be", "b")].check_status == "L4CON"
+    assert stats.lb_counters(read)[0].total_connections >= total.total_connections
+    with pytest.raises(CommandFailed, match="Unknown command"):
+        rt.read("show infox", "show stat")
+
 
 def test_server_state_survives_a_reload(lab: Lab, backends) -> None:
     a, b = backends("a"), backends("b")

@@ -41,6 +41,21 @@ def test_parse_refuses_text_without_header() -> None:
         stats.parse_show_stat("fe,FRONTEND,,\n")
 
 
+def test_a_quoted_field_with_commas_keeps_its_columns() -> None:
+    """HAProxy quotes a field holding a comma or a quote (a check's text): the fields after it
+    stay in their columns."""
+    lines = CSV.splitlines()
+    header = lines[0][2:].rstrip(",").split(",")
+    server = next(ln for ln in lines[1:] if ln.startswith("be,refused,"))
+    values = server.split(",")
+    values[header.index("last_chk")] = '"refused, then ""reset"""'
+    poll = stats.parse_show_stat("\n".join([lines[0], ",".join(values)]) + "\n")
+    row = poll.servers[("be", "refused")]
+    assert row.last_chk == 'refused, then "reset"'
+    assert row.check_desc == "Layer4 connection problem" and row.status == "DOWN"
+    assert row.raw["check_desc"] == "Layer4 connection problem"
+
+
 @pytest.mark.parametrize(
     ("status", "health"),
     [

@@ -398,13 +398,13 @@ class HaproxyProvider:
         paths = self.paths(lb_id)
         sock = StatsSocket(paths.stats_socket, timeout=2.0)
         try:
-            info_reply, stat_reply = sock.execute("show info", "show stat")
+            # Frontends and servers only (type mask 1 + 4): backends' lines are not read here.
+            info, stat = sock.read("show info", f"show stat -1 {_FRONTENDS_AND_SERVERS} -1")
+            poll = stats.parse_show_stat(stat)
         except (SocketUnavailable, CommandFailed, HaproxyError) as exc:
             return Observation(lb_id, running=False, reason=str(exc.message))
-        info = dict(
-            (k.strip(), v.strip()) for k, _, v in (ln.partition(":") for ln in info_reply.text.splitlines())
-        )
-        poll = stats.parse_show_stat(stat_reply.text)
+        except ValueError as exc:  # not show stat's CSV
+            return Observation(lb_id, running=False, reason=f"unexpected show stat reply: {exc}")
         members = {
             server: MemberCheck(
                 health=h.health,
@@ -416,7 +416,8 @@ class HaproxyProvider:
             )
             for (_backend, server), h in stats.member_health(poll).items()
         }
-        generation = info.get("Pid", "")
+        pid = _PID.search(info)
+        generation = pid.group(1) if pid else ""
         lb, per = stats.lb_counters(poll, [f for f in poll.frontends if not f.startswith("_")])
         return Observation(
             lb_id,
@@ -485,6 +486,14 @@ class HaproxyProvider:
             if master.lb_id:
                 self._process(self.paths(master.lb_id)).stop()  # nothing left to signal: cleans up
         return len(masters)
+
+
+#: ``show stat``'s type filter: 1 frontends, 2 backends, 4 servers.
+_FRONTENDS_AND_SERVERS = 1 | 4
+
+
+#: The ``Pid:`` line of ``show info`` (the worker's pid: a new one means counters restarted).
+_PID = re.compile(r"^Pid:[ \t]*(\S*)", re.MULTILINE)
 
 
 def _counters(c: stats.Counters, generation: str) -> Counters:
