@@ -281,3 +281,29 @@ def test_a_database_collision_is_retried_not_failed() -> None:
     assert not transient(sa.exc.OperationalError("SELECT", {}, Exception("no such table: x")))
     assert not transient(RuntimeError("bug"))
     assert RetryPolicy().retry_in(sa.exc.OperationalError("x", {}, Deadlock()), 1) is not None
+
+
+def test_idle_worker_threads_share_one_look_at_the_queue(tmp_path, monkeypatch) -> None:
+    """Idle, the loop threads look at the queue (for tasks other processes queued, and retries
+    coming due) once per IDLE_LOOK_S among all of them, not each: 4 threads made 20 reads a second."""
+    with held_server("sqlite", tmp_path) as h:
+        w = h.worker
+        looks: list[float] = []
+        real = w.run_once
+        monkeypatch.setattr(w, "run_once", lambda: looks.append(time.monotonic()) or real())
+        w.threads = 4
+        w.start()
+        try:
+            time.sleep(0.5)
+            looks.clear()
+            time.sleep(2.0)
+            expected = 2.0 / worker_mod.IDLE_LOOK_S  # 10 (each thread on its own: 40)
+            assert expected / 2 <= len(looks) <= expected * 1.5, len(looks)
+            # a task queued in this process wakes the idle threads at once
+            task = h.tasks("POST", LB, {"name": "woken"})[0]
+            deadline = time.monotonic() + 5
+            while h.task_states([task])[task] != "FINISHED" and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert h.task_states([task]) == {task: "FINISHED"}
+        finally:
+            w.stop()

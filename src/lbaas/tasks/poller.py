@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -68,6 +69,7 @@ class _Plan:
     moved: bool = False
     members: dict[str, dataplane.MemberReport] = field(default_factory=dict)
     counters: tuple[dict, dict] | None = None
+    counters_seen: tuple[Any, Any] | None = None  # the observation they were folded from
     heal: str | None = None
 
 
@@ -96,6 +98,9 @@ class Poller:
         self.last_poll_seconds = 0.0
         self.polls = 0
         self._applied: dict[str, tuple[object, object]] = {}  # the drift check's decoded snapshots
+        # Per LB, the counters last folded into what is stored: the same again (an LB without
+        # traffic) folds into the same totals, so it is not folded again.
+        self._counters_seen: dict[str, tuple[Any, Any]] = {}
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="lbaas-poller", daemon=True)
@@ -151,6 +156,8 @@ class Poller:
             if current is None:
                 current = dataplane.served(conn, observations)
             known = dataplane.health_keys(conn, [i for i, o in observations.items() if o.members])
+        if len(self._counters_seen) > len(current):
+            self._counters_seen = {k: v for k, v in self._counters_seen.items() if k in current}
         plans = [
             p
             for p in (self._plan(obs, current.get(lb_id), known) for lb_id, obs in observations.items())
@@ -165,10 +172,14 @@ class Poller:
         # wait in a cycle with a task's (e.g. an LB being deleted).
         step = STORE_BATCH if self.db.is_sqlite else 1
         for i in range(0, len(plans), step):
+            batch = plans[i : i + step]
             with self.db.write() as conn:
-                for plan in plans[i : i + step]:
+                for plan in batch:
                     if self._apply(conn, plan):
                         changed.append(plan.lb_id)
+            for plan in batch:  # committed
+                if plan.counters_seen is not None:
+                    self._counters_seen[plan.lb_id] = plan.counters_seen
         return changed
 
     def _plan(
@@ -184,7 +195,8 @@ class Poller:
             )
             if known.get(member_id) != rep.key():
                 plan.members[member_id] = rep
-        if obs.counters is not None:
+        seen = (obs.counters, obs.listener_counters)
+        if obs.counters is not None and (row is None or self._counters_seen.get(obs.lb_id) != seen):
             c = obs.counters
             by_key = {"lb": _values(c), **{k: _values(v) for k, v in obs.listener_counters.items()}}
             listener_active = {k: v.active_connections for k, v in obs.listener_counters.items()}
@@ -192,7 +204,9 @@ class Poller:
                 row.counters if row else None, c.generation, c.active_connections, by_key, listener_active
             )
             if row is None or row.stats != stats or row.counters != state:
-                plan.counters = (state, stats)
+                plan.counters, plan.counters_seen = (state, stats), seen
+            else:
+                self._counters_seen[obs.lb_id] = seen
         plan.heal = self._heal_decision(obs)
         return plan if (plan.running or plan.members or plan.counters or plan.heal) else None
 
