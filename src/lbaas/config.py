@@ -55,6 +55,9 @@ class Settings:
     run_worker: bool = True
     lease_seconds: float = 10.0
     poll_interval: float = 1.0
+    #: Seconds between two full reads of every HAProxy's stats (counters; health between two
+    #: reads comes as events): the poller's full round, see lbaas.tasks.poller.
+    stats_interval: float = 5.0
     #: FastAPI's native OpenTelemetry (traces, metrics, logs to the global providers): off unless asked.
     otel: bool = False
     drift_interval: float = 30.0
@@ -96,6 +99,7 @@ class Settings:
             "worker_threads": _env_int("LBAAS_WORKER_THREADS", 4),
             "lease_seconds": _env_number("LBAAS_LEASE_SECONDS", 10.0, float),
             "poll_interval": _env_number("LBAAS_POLL_INTERVAL_S", 1.0, float),
+            "stats_interval": _env_number("LBAAS_STATS_INTERVAL_S", 5.0, float),
             "otel": (os.environ.get("LBAAS_OTEL") or "").lower() in ("1", "true", "yes"),
             "drift_interval": _env_number("LBAAS_DRIFT_INTERVAL_S", 30.0, float),
             "max_load_balancers": _env_number("LBAAS_MAX_LOAD_BALANCERS", None, int),

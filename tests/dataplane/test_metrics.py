@@ -19,8 +19,9 @@ PAD = 4000  # bytes of padding header per request: ingress well above egress
 
 @pytest.fixture(scope="module")
 def sampled() -> Iterator[DataPlane]:
-    """lbaas with the haproxy provider, sampling every second."""
-    with haproxy_server(metrics_interval=1) as dp:
+    """lbaas with the haproxy provider, sampling every second (and reading every HAProxy's
+    counters every second: a sample's rates come from the totals the poller stored)."""
+    with haproxy_server(metrics_interval=1, stats_interval=1) as dp:  # samples from fresh totals
         yield dp
 
 

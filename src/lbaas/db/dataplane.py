@@ -151,6 +151,11 @@ def health_keys(conn: Connection, lb_ids: Iterable[str]) -> dict[str, tuple[Any,
     return out
 
 
+def running_of(conn: Connection) -> dict[str, bool | None]:
+    """Every served LB's stored ``running`` (None: never observed), in one query."""
+    return dict(conn.execute(sa.select(DS.c.lb_id, DS.c.running).where(DS.c.applied.is_not(None))).all())
+
+
 def served_ids(conn: Connection) -> list[str]:
     """Ids of the LBs a data plane serves (they have an applied snapshot)."""
     return list(conn.execute(sa.select(DS.c.lb_id).where(DS.c.applied.is_not(None))).scalars())

@@ -1,8 +1,8 @@
 """The status channel: the data plane's measurements back into operating statuses and counters.
 
-Every ``interval`` seconds, in its own thread (never on the API's event loop), the poller
-asks the provider to observe every load balancer it serves (one ``show stat`` per LB for
-HAProxy) and hands the answers to the database in one transaction:
+In its own thread (never on the API's event loop), the poller asks the provider to observe the
+load balancers it serves (one ``show info; show stat`` per LB for HAProxy) and hands the
+answers to the database:
 
 * a member whose raw health or check reason changed gets a new ``member_health`` row,
   and its LB's operating statuses are recomputed by the shared roll-up
@@ -10,8 +10,15 @@ HAProxy) and hands the answers to the database in one transaction:
 * an LB whose data plane went down (or came back) is marked, and reads ERROR while down;
 * traffic counters are folded into monotonic totals (:mod:`lbaas.domain.counters`).
 
-Nothing is written when nothing changed. Octavia's health manager plays this part (its
-"status update" driver channel), from heartbeats instead of polls.
+When to look. A provider that sends health events (HAProxy: every change of a check's result,
+:mod:`lbaas.providers.haproxy.events`) has the LBs that spoke read at once (within
+milliseconds of HAProxy's decision), every LB read in a *full round* every
+``stats_interval`` seconds (counters; anything an event missed), and, every ``interval``
+seconds, a *liveness probe*: a connect to each stats socket, with the LBs whose reachability
+differs from what is stored (and those still down, for the healer) read in full. Any other
+provider is read in full every ``interval`` seconds. Nothing is written when nothing changed.
+Octavia's health manager plays this part (its "status update" driver channel), from
+heartbeats instead of events.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +45,8 @@ RESTART_BACKOFF = (0.0, 1.0, 2.0, 4.0, 8.0, 16.0)
 
 #: LBs whose changes one SQLite transaction of the poller stores (see Poller.store).
 STORE_BATCH = 100
+#: Seconds to wait, after a health event, for the rest of its burst before reading.
+EVENT_SETTLE_S = 0.01
 
 
 def pause_after(round_seconds: float, interval: float, elapsed: float | None = None) -> float:
@@ -82,12 +91,15 @@ class Poller:
         provider: Provider,
         *,
         interval: float = 1.0,
+        stats_interval: float = 5.0,
         drift_interval: float = 30.0,
         decrypt: Callable[[str], str] | None = None,
     ) -> None:
         self.db = db
         self.provider = provider
         self.interval = interval
+        self.stats_interval = max(stats_interval, interval)
+        self.events = False  # the provider sends health events (set by start)
         self.drift_interval = drift_interval
         self.decrypt = decrypt
         self._down: dict[str, _Down] = {}
@@ -96,14 +108,18 @@ class Poller:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.last_poll_seconds = 0.0
-        self.polls = 0
+        self.polls = 0  # observe calls (full rounds, probes' and events' partial ones)
+        self.full_rounds = 0
         self._applied: dict[str, tuple[object, object]] = {}  # the drift check's decoded snapshots
         # Per LB, the counters last folded into what is stored: the same again (an LB without
         # traffic) folds into the same totals, so it is not folded again.
         self._counters_seen: dict[str, tuple[Any, Any]] = {}
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="lbaas-poller", daemon=True)
+        listen = getattr(self.provider, "listen", None)
+        self.events = bool(listen is not None and listen())
+        loop = self._loop_events if self.events else self._loop
+        self._thread = threading.Thread(target=loop, name="lbaas-poller", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -119,29 +135,75 @@ class Poller:
             except Exception:  # noqa: BLE001 - a bad poll must not end the status channel
                 log.exception("status poll failed")
             self.last_poll_seconds = time.monotonic() - began
-            if self.decrypt is not None and time.monotonic() >= self._next_drift:
-                self._next_drift = time.monotonic() + self.drift_interval
-                try:
-                    self.check_drift()
-                except Exception:  # noqa: BLE001
-                    log.exception("drift check failed")
+            self._maybe_check_drift()
             elapsed = time.monotonic() - began
             self._stop.wait(pause_after(self.last_poll_seconds, self.interval, elapsed))
 
-    def poll_once(self) -> list[str]:
-        """Observe every served LB once and store what changed; the LBs whose statuses moved."""
+    def _loop_events(self) -> None:
+        """Full rounds every ``stats_interval``, probes every ``interval``, and in between the
+        LBs whose HAProxy reported a health change (see the module doc)."""
+        next_full = next_probe = 0.0
+        while not self._stop.is_set():
+            now = time.monotonic()
+            try:
+                if now >= next_full:
+                    self.poll_once()
+                    self.last_poll_seconds = time.monotonic() - now
+                    self._maybe_check_drift()
+                    next_full = now + max(self.stats_interval, 2 * self.last_poll_seconds)
+                    next_probe = time.monotonic() + self.interval
+                elif now >= next_probe:
+                    self.probe_once()
+                    next_probe = time.monotonic() + self.interval
+                heard = self.provider.changes(max(0.0, min(next_full, next_probe) - time.monotonic()))
+                if heard and not self._stop.is_set():
+                    # A check's result and the state change it causes come as two messages.
+                    time.sleep(EVENT_SETTLE_S)
+                    self.poll_once(heard | self.provider.changes(0))
+            except Exception:  # noqa: BLE001 - a bad poll must not end the status channel
+                log.exception("status poll failed")
+                self._stop.wait(self.interval)
+
+    def _maybe_check_drift(self) -> None:
+        if self.decrypt is not None and time.monotonic() >= self._next_drift:
+            self._next_drift = time.monotonic() + self.drift_interval
+            try:
+                self.check_drift()
+            except Exception:  # noqa: BLE001
+                log.exception("drift check failed")
+
+    def probe_once(self) -> list[str]:
+        """Between full rounds: read in full the LBs whose stats socket's reachability differs
+        from the stored ``running``, and those found down (the healer's restarts and give-up
+        follow each observation); the LBs whose statuses moved."""
+        with self.db.read() as conn:
+            stored = dataplane.running_of(conn)
+        if not stored:
+            return []
+        down = self.provider.unreachable(stored)
+        again = {lb_id for lb_id, running in stored.items() if lb_id in down or running is False}
+        return self.poll_once(again) if again else []
+
+    def poll_once(self, only: Iterable[str] | None = None) -> list[str]:
+        """Observe every served LB (or those of ``only``) once and store what changed; the LBs
+        whose statuses moved."""
         # A provider may name the LBs worth a poll (the noop provider: none, unless the emulator
         # flips a member's health); without that, every served LB is polled.
         watched = getattr(self.provider, "watched", None)
         ids = watched() if watched is not None else None
+        if only is not None:
+            ids = set(only) if ids is None else set(only) & set(ids)
         if ids is not None and not ids:
             return []
         with self.db.read() as conn:
             current = dataplane.served(conn, ids)
+        if ids is None and len(self._counters_seen) > len(current):  # a full round: forget the gone
+            self._counters_seen = {k: v for k, v in self._counters_seen.items() if k in current}
         if not current:
             return []
         observations = self.provider.observe(list(current))
         self.polls += 1
+        self.full_rounds += only is None
         return self.store(observations, current)
 
     def store(
@@ -156,8 +218,6 @@ class Poller:
             if current is None:
                 current = dataplane.served(conn, observations)
             known = dataplane.health_keys(conn, [i for i, o in observations.items() if o.members])
-        if len(self._counters_seen) > len(current):
-            self._counters_seen = {k: v for k, v in self._counters_seen.items() if k in current}
         plans = [
             p
             for p in (self._plan(obs, current.get(lb_id), known) for lb_id, obs in observations.items())

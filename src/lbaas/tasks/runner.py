@@ -24,6 +24,7 @@ class Runner:
         worker: Worker,
         *,
         poll_interval: float = 1.0,
+        stats_interval: float = 5.0,
         drift_interval: float = 30.0,
         metrics_interval: int = 60,
         access_logs: Any = None,
@@ -33,6 +34,7 @@ class Runner:
             worker.db,
             worker.ctx.provider,
             interval=poll_interval,
+            stats_interval=stats_interval,
             drift_interval=drift_interval,
             decrypt=worker.ctx.decrypt,
         )
@@ -47,6 +49,7 @@ class Runner:
         return cls(
             worker,
             poll_interval=settings.poll_interval,
+            stats_interval=settings.stats_interval,
             drift_interval=settings.drift_interval,
             metrics_interval=settings.metrics_interval,
             access_logs=access_logs,

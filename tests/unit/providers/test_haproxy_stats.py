@@ -156,3 +156,17 @@ def test_accumulator_totals_never_decrease_and_count_everything(workers) -> None
             previous = total
         expected += value
     assert previous == expected
+
+
+def test_health_event_names_its_lb() -> None:
+    from lbaas.providers.haproxy.events import lb_of
+
+    msg = (
+        b"<141>1 2026-11-30T12:21:55.455825+00:00 - 02d9e43a-4273-413f-8629-4313bb9d7c7a 26578 - - "
+        b"Server 5ab6/482c is UP. 1 active and 0 backup servers online.\n"
+    )
+    assert lb_of(msg) == "02d9e43a-4273-413f-8629-4313bb9d7c7a"
+    assert lb_of(b"<141>1 2026-11-30T12:21:55Z - - 26578 - - no tag") is None
+    assert lb_of(b"Server be/a is DOWN") is None
+    assert lb_of(b"<141> old format") is None
+    assert lb_of(b"") is None

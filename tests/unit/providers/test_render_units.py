@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 from haproxy_helpers import make_pki
-from samples import http_basic, lb, members, terminated_https
+from samples import http_basic, lb, logging_and_ping, members, terminated_https
 
 from lbaas.domain.enums import HealthMonitorType, LbAlgorithm, ListenerProtocol, PoolProtocol
 from lbaas.domain.model import Certificate, HealthMonitor, Listener, Pool
@@ -184,3 +184,25 @@ def test_crl_secret_without_a_crl_is_refused() -> None:
     )
     with pytest.raises(RenderError, match="X509 CRL"):
         render(snapshot, ENV)
+
+
+def test_health_events_logger_only_with_an_events_socket() -> None:
+    """Every LB's health messages (notice and above, never a flow-log line) go to lbaas's events
+    socket, tagged with its id; each backend logs its check results (``log global`` only when
+    ``defaults`` does not already log to the global loggers)."""
+    snapshot = http_basic(make_pki())
+    plain = render(snapshot, ENV).config
+    assert "events" not in plain and "log-health-checks" not in plain and "log-tag" not in plain
+    env = dataclasses.replace(ENV, events_socket="/run/lbaas/events.sock")
+    config = render(snapshot, env).config
+    assert "    log /run/lbaas/events.sock len 1024 format rfc5424 local1 notice\n" in config
+    assert f"    log-tag {snapshot.id}\n" in config
+    backends = config.split("\nbackend ")[1:]
+    assert backends and all("    log global\n    option log-health-checks\n" in b for b in backends)
+    with_flow_log = render(
+        logging_and_ping(make_pki()), dataclasses.replace(env, log_socket="/run/lbaas/logs.sock")
+    ).config
+    assert "    log global\n" in with_flow_log.split("\ndefaults\n")[1].split("\n\n")[0]
+    flow_backends = with_flow_log.split("\nbackend ")[1:]
+    assert flow_backends and all("    log global\n" not in b for b in flow_backends)
+    assert all("    option log-health-checks\n" in b for b in flow_backends)

@@ -9,8 +9,9 @@ Two roots, both created 0700:
   ``running.json``: the hash of the configuration the master last loaded).
 - ``LBAAS_RUN_DIR`` (default ``/run/lbaas`` for root, else ``/tmp/lbaas-<uid>``): the UNIX
   sockets, ``<lb_id>.sock`` (stats socket, level admin) and ``<lb_id>.master.sock`` (master
-  CLI), both mode 0600, and ``logs.sock``, where every HAProxy sends its flow log (bound by
-  lbaas's access-log receiver, :mod:`lbaas.accesslogs`). HAProxy refuses a socket path over
+  CLI), both mode 0600, ``logs.sock``, where every HAProxy sends its flow log (bound by
+  lbaas's access-log receiver, :mod:`lbaas.accesslogs`), and ``events.sock``, where it sends
+  its health messages (bound by the poller's process, :mod:`.events`). HAProxy refuses a socket path over
   97 characters ("too long (max 97)"), which a deep data directory plus a UUID can exceed,
   hence the separate short root.
 """
@@ -34,6 +35,8 @@ RUNNING_FILE = "running.json"
 MANIFEST_FILE = "bundle.json"
 #: The access-log receiver's UNIX stream socket, in the run directory (docs/logging.md).
 LOG_SOCKET = "logs.sock"
+#: Where every HAProxy sends its health messages (UNIX datagram socket, :mod:`.events`).
+EVENTS_SOCKET = "events.sock"
 #: Names of the LB directory a bundle may not use: they belong to the process layer.
 RESERVED_FILES = frozenset({SERVER_STATE_FILE, PID_FILE, LOG_FILE, RUNNING_FILE, MANIFEST_FILE})
 #: A load balancer id becomes a file name: letters, digits, ``-``, ``_``, ``.`` (not leading).
@@ -145,6 +148,11 @@ class Layout:
     def log_socket(self) -> Path:
         """Where every LB's HAProxy sends its flow log (the access-log receiver binds it)."""
         return self.run_dir / LOG_SOCKET
+
+    @property
+    def events_socket(self) -> Path:
+        """The UNIX datagram socket HAProxy's health messages go to (see :mod:`.events`)."""
+        return self.run_dir / EVENTS_SOCKET
 
     def lb(self, lb_id: str) -> LbPaths:
         """The paths of one LB; ``ValueError`` for an id that cannot be a file name."""

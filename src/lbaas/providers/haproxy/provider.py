@@ -28,6 +28,8 @@ import concurrent.futures
 import dataclasses
 import logging
 import re
+import socket
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +43,7 @@ from lbaas.providers.haproxy import discovery, files, host, limits, stats
 from lbaas.providers.haproxy import usage as proc_usage
 from lbaas.providers.haproxy.deploy import deploy
 from lbaas.providers.haproxy.errors import CommandFailed, HaproxyError, SocketUnavailable
+from lbaas.providers.haproxy.events import HealthEvents
 from lbaas.providers.haproxy.paths import Layout, LbPaths
 from lbaas.providers.haproxy.process import HaproxyProcess
 from lbaas.providers.haproxy.render import CONFIG_FILE, Bundle, Env, RenderError, render
@@ -169,6 +172,7 @@ class HaproxyProvider:
         haproxy_bin: str = "haproxy",
         host: limits.HostLimits | None = None,
         log_socket: str | None = None,
+        events_socket: str | None = None,
         parallelism: int = 4,
         max_load_balancers: int | None = None,
     ) -> None:
@@ -176,6 +180,8 @@ class HaproxyProvider:
         self.haproxy_bin = haproxy_bin
         self.host = host or limits.host_limits(haproxy_bin)
         self.log_socket = log_socket
+        self.events_socket = events_socket
+        self._events: HealthEvents | None = None
         self.parallelism = parallelism
         self.registration: Any = None  # this deployment's claim on its address pools (host.register)
         ram = limits.memory_mib()
@@ -199,6 +205,7 @@ class HaproxyProvider:
             haproxy_bin=settings.haproxy_bin,
             max_load_balancers=getattr(settings, "max_load_balancers", None),
             log_socket=str(layout.log_socket),
+            events_socket=str(layout.events_socket),
         )
         pools = {"vip_pool": settings.vip_pool, "fip_pool": settings.fip_pool}
         provider.registration = host.register(Path(settings.data_dir), pools)
@@ -206,10 +213,50 @@ class HaproxyProvider:
 
     def close(self) -> None:
         """Give up this deployment's claim on its address pools (:func:`host.register`), so that
-        another lbaas may take them. The HAProxy processes keep running; idempotent."""
+        another lbaas may take them, and stop hearing health events. The HAProxy processes keep
+        running; idempotent."""
         registration, self.registration = self.registration, None
         if registration is not None:
             registration.close()  # closing the file drops its lock: the registration is gone
+        events, self._events = self._events, None
+        if events is not None:
+            events.close()
+
+    # -- the status channel's signals (used by lbaas.tasks.poller) ------------------------------
+    def listen(self) -> bool:
+        """Start receiving health events (in the process that polls); False without a socket."""
+        if self.events_socket is None:
+            return False
+        if self._events is None:
+            events = HealthEvents(self.events_socket)
+            events.start()
+            self._events = events
+        return True
+
+    def changes(self, timeout: float) -> set[str]:
+        """Ids of the LBs whose HAProxy reported a health change since the last call, waiting up
+        to ``timeout`` seconds for one (see :mod:`.events`); empty when not listening."""
+        events = self._events
+        if events is None:
+            if timeout > 0:
+                time.sleep(timeout)
+            return set()
+        return events.wait(timeout)
+
+    def unreachable(self, lb_ids: Iterable[str]) -> set[str]:
+        """The LBs whose stats socket takes no connection (their HAProxy is down or gone): a
+        connect and a close each, a tenth of a ``show stat`` exchange's cost."""
+        down = set()
+        for lb_id in lb_ids:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(1.0)
+            try:
+                sock.connect(str(self.paths(lb_id).stats_socket))
+            except (OSError, ValueError):
+                down.add(lb_id)
+            finally:
+                sock.close()
+        return down
 
     # -- helpers -------------------------------------------------------------------------
     def paths(self, lb_id: str) -> LbPaths:
@@ -223,6 +270,7 @@ class HaproxyProvider:
             host_cpus=self.host.cpus,
             ping_path=self.host.ping or "/usr/bin/ping",
             log_socket=self.log_socket,
+            events_socket=self.events_socket,
         )
 
     def render(self, snapshot: LoadBalancerSnapshot) -> Bundle:

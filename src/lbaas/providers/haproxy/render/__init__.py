@@ -63,7 +63,7 @@ def render(snapshot: LoadBalancerSnapshot, env: Env) -> Bundle:
                 snapshot, listener, files, maxconn=maxconn, backends=rendered, logging=logging
             )
         )
-    sections += [backends.backend_section(snapshot, pool, files, env) for pool in pools]
+    sections += [backends.backend_section(snapshot, pool, files, env, logging=logging) for pool in pools]
     if logging:
         sections.append(globaldefs.ring_section(env))
     config = "\n\n".join("\n".join(lines) for lines in sections) + "\n"

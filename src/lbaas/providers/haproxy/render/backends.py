@@ -61,7 +61,11 @@ def monitor(pool: Pool) -> HealthMonitor | None:
     return hm
 
 
-def backend_section(snapshot: LoadBalancerSnapshot, pool: Pool, files: Files, env: Env) -> list[str]:
+def backend_section(
+    snapshot: LoadBalancerSnapshot, pool: Pool, files: Files, env: Env, *, logging: bool = False
+) -> list[str]:
+    """``logging``: the ``defaults`` section logs to the global loggers already (the LB's flow
+    log is on); otherwise the backend asks for them itself when health messages are sent."""
     mode = backend_mode(pool)
     listener = snapshot.listener(pool.listener_id)
     hm = monitor(pool)
@@ -71,6 +75,11 @@ def backend_section(snapshot: LoadBalancerSnapshot, pool: Pool, files: Files, en
         f"    mode {mode}",
         *(f"    {line}" for line in BALANCE[pool.lb_algorithm]),
         "    option allbackups",
+    ]
+    if env.events_socket:
+        # every change of a check's result, not only UP/DOWN, reaches lbaas at once (events.py)
+        lines += ([] if logging else ["    log global"]) + ["    option log-health-checks"]
+    lines += [
         f"    timeout connect {_member_timeout(pool, 'connect', listener)}",
         f"    timeout server {_member_timeout(pool, 'data', listener)}",
     ]

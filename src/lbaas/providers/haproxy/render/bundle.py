@@ -22,6 +22,8 @@ class Env:
     provider creates, empty, before the first start and refreshes before each reload:
     the bundle never contains it). ``log_socket``: the UNIX stream socket the flow log is
     forwarded to (from a ring buffer, :func:`.globaldefs.ring_section`), or None.
+    ``events_socket``: the UNIX datagram socket the health messages go to (every LB,
+    :mod:`lbaas.providers.haproxy.events`), or None (no health messages are sent).
     ``fd_limit``: the open-file limit HAProxy will run under (RLIMIT_NOFILE, hard).
     ``host_cpus``: cores of the host. ``ping_path``: the ``ping`` binary PING
     monitors run. ``hard_stop_after_s``: how long an old worker may keep serving its
@@ -35,6 +37,7 @@ class Env:
     ping_path: str = "/usr/bin/ping"
     log_socket: str | None = None
     hard_stop_after_s: int = 60
+    events_socket: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,9 @@ TIMEOUT_HTTP_REQUEST = "10s"
 LOG_RING = "lbaas-flowlog"
 LOG_RING_BYTES = 1 << 20  # about 2,500 lines
 LOG_LINE_MAX = 8192
+#: Health messages (:mod:`lbaas.providers.haproxy.events`): at most this long, notice and above.
+EVENTS_LINE_MAX = 1024
+EVENTS_MAX_LEVEL = "notice"
 
 
 def nbthread(snapshot: LoadBalancerSnapshot, env: Env) -> int:
@@ -83,9 +86,24 @@ def global_section(
     ]
     if logging and env.log_socket:
         lines.append(f"    log ring@{LOG_RING} len {LOG_LINE_MAX} format raw local0 info")
+    lines += events_lines(snapshot, env)
     if ping:
         lines += ["    external-check", "    insecure-fork-wanted"]
     return lines
+
+
+def events_lines(snapshot: LoadBalancerSnapshot, env: Env) -> list[str]:
+    """The health messages' logger (``global``): notice and above (never a flow-log line, which
+    is info) to lbaas's events socket, RFC 5424 with the LB's id as the app name."""
+    if not env.events_socket:
+        return []
+    sock = path(env.events_socket, "events socket")
+    if len(sock) > SOCKET_PATH_MAX:
+        raise RenderError(f"events socket path {sock!r} exceeds HAProxy's {SOCKET_PATH_MAX} characters")
+    return [
+        f"    log {sock} len {EVENTS_LINE_MAX} format rfc5424 local1 {EVENTS_MAX_LEVEL}",
+        f"    log-tag {snapshot.id}",
+    ]
 
 
 def defaults_section(logging: bool) -> list[str]:
