@@ -245,7 +245,7 @@ class HaproxyProvider:
 
     def unreachable(self, lb_ids: Iterable[str]) -> set[str]:
         """The LBs whose stats socket takes no connection (their HAProxy is down or gone): a
-        connect and a close each, a tenth of a ``show stat`` exchange's cost."""
+        connect and a close each, with no reply to wait for, read or parse."""
         down = set()
         for lb_id in lb_ids:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
