@@ -231,14 +231,35 @@ def serve(
     sock = bind_socket(settings.host, settings.port)
     if api_processes > 1:
         _serve_processes(settings, sock, api_processes)
+        _farewell(settings)
         return
     app = create_app(settings)
     _announce(app.state.db, settings, sock)
     config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=20)
-    server = uvicorn.Server(config)
+
+    class Server(uvicorn.Server):
+        # Said at the end of the shutdown: uvicorn re-raises the signal that stopped it once run()
+        # is over, so nothing after run() would be printed.
+        async def shutdown(self, sockets: Any = None) -> None:
+            await super().shutdown(sockets)
+            _farewell(settings)
+
+    server = Server(config)
     server.run(sockets=[sock])
     if not server.started:
         raise click.ClickException("the server did not start; see the log lines above")
+
+
+def _farewell(settings: Settings) -> None:
+    """The last line of ``serve``: stopped, and what keeps running (the README's Ctrl-C note)."""
+    if settings.provider == "haproxy" and settings.run_worker:
+        click.echo(
+            "lbaas: stopped; the HAProxy processes keep serving their load balancers "
+            "(`lbaas dataplane stop-all` stops them)",
+            err=True,
+        )
+    else:
+        click.echo("lbaas: stopped", err=True)
 
 
 def _announce(db: Any, settings: Settings, sock: socket.socket, processes: int = 1) -> None:

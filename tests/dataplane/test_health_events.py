@@ -25,7 +25,7 @@ def dp():
         yield dp  # the poller's first full round ran at its start, with no LB yet
 
 
-def test_members_down_and_up_arrive_as_events(dp: DataPlane) -> None:
+def test_members_down_and_up_arrive_as_events(dp: DataPlane, caplog) -> None:
     poller = dp.server.app.state.runner.poller
     assert poller.events and poller.stats_interval == 3600
     backends = [dp.backend(f"event-{i}") for i in range(2)]
@@ -44,6 +44,9 @@ def test_members_down_and_up_arrive_as_events(dp: DataPlane) -> None:
         lambda: member_statuses(client, lb.id, "events-pool")[dead] == "ERROR", timeout=DETECT, what="ERROR"
     )
     assert client.cloud.load_balancers.get(lb.id).operating_status == "DEGRADED"
+    # ... and the log says so, with HAProxy's reason (what an operator watching it expects)
+    said = [r.getMessage() for r in caplog.records if lb.id in r.getMessage() and "member" in r.getMessage()]
+    assert any("UP -> DOWN (L4CON" in m for m in said), said
     backends[0].start()
     wait_for(
         lambda: member_statuses(client, lb.id, "events-pool")[dead] == "ONLINE", timeout=DETECT, what="ONLINE"

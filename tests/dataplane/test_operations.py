@@ -87,6 +87,9 @@ def test_a_restart_loop_is_bounded_and_says_why(dp: DataPlane) -> None:
         env = {"LBAAS_DATA_DIR": str(settings.data_dir), "LBAAS_RUN_DIR": str(settings.run_dir)}
         out = CliRunner().invoke(cli, ["dataplane", "status", "--database-url", dp.server.db.url], env=env)
         assert lb.id in out.output and "gave up after" in out.output, out.output
+        time.sleep(1.0)  # later polls of the still-down LB keep the reason
+        out = CliRunner().invoke(cli, ["dataplane", "status", "--database-url", dp.server.db.url], env=env)
+        assert "gave up after" in out.output, out.output
         # stop-all while lbaas serves this data dir: refused (its healer would undo it), nothing stops.
         pids = {p.lb_id: p.pid for p in dp.provider.processes()}
         out = CliRunner().invoke(cli, ["dataplane", "stop-all", "--database-url", dp.server.db.url], env=env)

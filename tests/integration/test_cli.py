@@ -191,9 +191,12 @@ def test_first_start_writes_a_private_admin_key(tmp_path: Path, backend: str) ->
 def test_a_key_from_the_environment_is_not_written(tmp_path: Path) -> None:
     env = env_for(tmp_path, f"sqlite:///{tmp_path / 'lbaas.db'}")
     proc, base, lines = start(env)
+    assert httpx.get(f"{base}/healthz").status_code == 200  # running (its signal handlers set)
     stop(proc)
     assert not (tmp_path / "admin-api-key").exists()
     assert not any("admin API key" in line for line in lines), lines
+    # the last line says it stopped (and, with the haproxy provider, what keeps running)
+    assert proc.stderr.read().strip().splitlines()[-1].startswith("lbaas: stopped"), lines
 
 
 def test_loose_files_of_an_older_version_are_tightened(tmp_path: Path) -> None:

@@ -79,6 +79,7 @@ class _Plan:
     members: dict[str, dataplane.MemberReport] = field(default_factory=dict)
     counters: tuple[dict, dict] | None = None
     counters_seen: tuple[Any, Any] | None = None  # the observation they were folded from
+    transitions: list[tuple[str, str]] = field(default_factory=list)  # (member id, health before)
     heal: str | None = None
 
 
@@ -246,15 +247,20 @@ class Poller:
         self, obs: Observation, row: dataplane.Served | None, known: Mapping[str, tuple]
     ) -> _Plan | None:
         plan = _Plan(obs.lb_id)
-        if row is None or row.running != obs.running or row.reason != obs.reason:
+        down = self._down.get(obs.lb_id)
+        gave_up = down is not None and down.gave_up and not obs.running  # keeps "gave up after ..."
+        if not gave_up and (row is None or row.running != obs.running or row.reason != obs.reason):
             plan.running = (obs.running, obs.reason)
             plan.moved = row is None or row.running != obs.running
         for member_id, m in obs.members.items():
             rep = dataplane.MemberReport(
                 m.health, m.check_status, m.check_code, m.check_desc, m.check_duration_ms, m.since_s
             )
-            if known.get(member_id) != rep.key():
+            before = known.get(member_id)
+            if before != rep.key():
                 plan.members[member_id] = rep
+                if before is not None and before[0] != rep.health:
+                    plan.transitions.append((member_id, before[0]))
         seen = (obs.counters, obs.listener_counters)
         if obs.counters is not None and (row is None or self._counters_seen.get(obs.lb_id) != seen):
             c = obs.counters
@@ -284,6 +290,18 @@ class Poller:
                     "" if running else reason or "",
                 )
         health_moved = dataplane.record_members(conn, plan.lb_id, plan.members) if plan.members else False
+        for member_id, before in plan.transitions:  # what an operator watching the log expects
+            rep = plan.members[member_id]
+            why = " ".join(str(x) for x in (rep.check_status, rep.check_code, rep.check_desc) if x)
+            log.log(
+                logging.INFO if rep.health in ("UP", "NO_CHECK") else logging.WARNING,
+                "load balancer %s: member %s %s -> %s%s",
+                plan.lb_id,
+                member_id,
+                before,
+                rep.health,
+                f" ({why})" if why else "",
+            )
         if plan.counters is not None:
             dataplane.store_counters(conn, plan.lb_id, *plan.counters)
         if plan.heal is not None:
