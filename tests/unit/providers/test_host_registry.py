@@ -34,3 +34,25 @@ def test_serving_tells_whether_a_live_process_holds_the_data_dir(tmp_path) -> No
     assert not serving(tmp_path / "two", root)
     held.close()
     assert not serving(tmp_path / "one", root)  # the file stays; nobody holds it
+
+
+def test_records_of_deployments_whose_data_dir_is_gone_are_forgotten(tmp_path) -> None:
+    import shutil
+
+    root = tmp_path / "run"
+    (tmp_path / "gone").mkdir()
+    (tmp_path / "stopped").mkdir()
+    register(tmp_path / "gone", ELSEWHERE, root).close()
+    register(tmp_path / "stopped", INSIDE, root).close()
+    live = register(tmp_path / "live", {"vip_pool": "127.5.0.0/16", "fip_pool": "127.6.0.0/16"}, root)
+    records = sorted(root.glob("*.instance"))
+    assert len(records) == 3
+    gone = next(r for r in records if str(tmp_path / "gone") in r.read_text())
+    (root / gone.stem).mkdir()  # its (empty) run directory
+    shutil.rmtree(tmp_path / "gone")
+    register(tmp_path / "next", WIDE, root).close()
+    left = {r.read_text() for r in root.glob("*.instance")}
+    assert not any(str(tmp_path / "gone") in t for t in left) and not (root / gone.stem).exists()
+    assert any(str(tmp_path / "stopped") in t for t in left)  # stopped, but its data dir is there
+    assert any(str(tmp_path / "live") in t for t in left)  # running
+    live.close()

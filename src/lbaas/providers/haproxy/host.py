@@ -12,6 +12,7 @@ die with their processes, so a crashed deployment blocks nobody.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import ipaddress
 import json
@@ -52,6 +53,18 @@ def serving(data_dir: Path, root: Path | None = None) -> bool:
     return False
 
 
+def _forget_if_gone(record: Path, theirs: dict[str, Any]) -> None:
+    """Remove the record (held under our exclusive lock) of a stopped deployment whose data
+    directory no longer exists (a test's, a removed install), and its run directory if empty:
+    nothing can start it again, and such records piled up by the dozen in /run/lbaas."""
+    data_dir = theirs.get("data_dir")
+    if not data_dir or os.path.isdir(data_dir):
+        return
+    record.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        (record.parent / record.stem).rmdir()  # its default run directory, when empty
+
+
 def register(data_dir: Path, pools: dict[str, str], root: Path | None = None) -> Any:
     """Register this deployment on the host; the returned file keeps the registration (keep it open).
 
@@ -73,9 +86,10 @@ def register(data_dir: Path, pools: dict[str, str], root: Path | None = None) ->
                     fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:  # held: that deployment is running
                     theirs = json.loads(fh.read() or "{}")
-                else:
+                else:  # nobody holds it: a deployment that stopped; gone for good if its data dir is
+                    _forget_if_gone(other, json.loads(fh.read() or "{}"))
                     fcntl.flock(fh, fcntl.LOCK_UN)
-                    continue  # nobody holds it: a deployment that stopped
+                    continue
         except (OSError, ValueError):
             continue
         if theirs.get("data_dir") == mine["data_dir"]:
