@@ -83,3 +83,41 @@ def test_a_deleted_lb_is_forgotten_at_the_next_full_round(lb) -> None:
     assert lb_id in poller._counters_seen  # noqa: SLF001
     poller.poll_once()
     assert poller._counters_seen == {}  # noqa: SLF001
+
+
+class _Probed:
+    """A provider whose HAProxys all answer, with the emulator's health flips on one LB."""
+
+    def __init__(self) -> None:
+        self.flips: set[str] = set()
+        self.observed: list[set[str]] = []
+
+    def unreachable(self, lb_ids):
+        return set()
+
+    def flipped(self):
+        return set(self.flips)
+
+    def observe(self, lb_ids):
+        self.observed.append(set(lb_ids))
+        return {lb_id: Observation(lb_id) for lb_id in lb_ids}
+
+
+def test_the_probe_reads_flipped_lbs_and_once_more_after_the_flip_is_cleared(lb) -> None:
+    """With health events, an LB is read between full rounds only when its HAProxy speaks; the
+    emulator's flips (--emulator-controls) come from no HAProxy, so the probe reads them."""
+    h, lb_id = lb
+    provider = _Probed()
+    poller = poller_mod.Poller(h.db, provider)
+    poller.poll_once()  # a full round: stored as running
+    provider.observed.clear()
+    poller.probe_once()
+    assert provider.observed == []  # answering, not flipped: nothing to read
+    provider.flips = {lb_id, "not-served"}
+    poller.probe_once()
+    poller.probe_once()
+    assert provider.observed == [{lb_id}, {lb_id}]
+    provider.flips = set()
+    poller.probe_once()  # cleared: read once more, so the measured health comes back
+    poller.probe_once()
+    assert provider.observed == [{lb_id}, {lb_id}, {lb_id}]

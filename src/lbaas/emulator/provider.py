@@ -128,6 +128,11 @@ class EmulatedProvider:
             return None
         return mine | {f.lb_id for f in self.controls.view().health}
 
+    def flipped(self) -> set[str]:
+        """The LBs whose members' health is flipped: a poller that otherwise reads an LB only when
+        its HAProxy reports a change reads these at every probe (a member added to a flipped pool)."""
+        return {f.lb_id for f in self.controls.view().health}
+
     def observe(self, lb_ids: Iterable[str]) -> Mapping[str, Observation]:
         ids = list(lb_ids)
         observed = dict(self.inner.observe(ids))

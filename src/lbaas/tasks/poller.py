@@ -115,6 +115,7 @@ class Poller:
         # Per LB, the counters last folded into what is stored: the same again (an LB without
         # traffic) folds into the same totals, so it is not folded again.
         self._counters_seen: dict[str, tuple[Any, Any]] = {}
+        self._flipped: set[str] = set()  # the emulator's flipped LBs at the last probe
 
     def start(self) -> None:
         listen = getattr(self.provider, "listen", None)
@@ -183,6 +184,12 @@ class Poller:
             return []
         down = self.provider.unreachable(stored)
         again = {lb_id for lb_id, running in stored.items() if lb_id in down or running is False}
+        # The emulator's health flips (--emulator-controls) come from no HAProxy event: the flipped
+        # LBs, and those a flip was just cleared from, are read at every probe.
+        flipped = getattr(self.provider, "flipped", None)
+        now_flipped = set(flipped()) if flipped is not None else set()
+        again |= (now_flipped | self._flipped) & stored.keys()
+        self._flipped = now_flipped
         return self.poll_once(again) if again else []
 
     def poll_once(self, only: Iterable[str] | None = None) -> list[str]:
