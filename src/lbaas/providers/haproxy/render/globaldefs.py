@@ -64,11 +64,16 @@ def max_connections(env: Env, threads: int, bind_sockets: int, servers: int) -> 
     return maxconn
 
 
-def socket_path(snapshot: LoadBalancerSnapshot, env: Env) -> str:
-    sock = path(f"{env.run_dir.rstrip('/')}/{snapshot.id}.sock", "stats socket path")
+def _unix_socket(value: str, what: str) -> str:
+    """A UNIX socket path for the configuration: a safe path word, within HAProxy's length limit."""
+    sock = path(value, what)
     if len(sock) > SOCKET_PATH_MAX:
-        raise RenderError(f"stats socket path {sock!r} exceeds HAProxy's {SOCKET_PATH_MAX} characters")
+        raise RenderError(f"{what} {sock!r} exceeds HAProxy's {SOCKET_PATH_MAX} characters")
     return sock
+
+
+def socket_path(snapshot: LoadBalancerSnapshot, env: Env) -> str:
+    return _unix_socket(f"{env.run_dir.rstrip('/')}/{snapshot.id}.sock", "stats socket path")
 
 
 def global_section(
@@ -97,9 +102,7 @@ def events_lines(snapshot: LoadBalancerSnapshot, env: Env) -> list[str]:
     is info) to lbaas's events socket, RFC 5424 with the LB's id as the app name."""
     if not env.events_socket:
         return []
-    sock = path(env.events_socket, "events socket")
-    if len(sock) > SOCKET_PATH_MAX:
-        raise RenderError(f"events socket path {sock!r} exceeds HAProxy's {SOCKET_PATH_MAX} characters")
+    sock = _unix_socket(env.events_socket, "events socket path")
     return [
         f"    log {sock} len {EVENTS_LINE_MAX} format rfc5424 local1 {EVENTS_MAX_LEVEL}",
         f"    log-tag {snapshot.id}",
@@ -124,9 +127,7 @@ def ring_section(env: Env) -> list[str]:
     """The flow log's ring buffer and its forwarding to the receiver (``format raw``: one
     line per message, newline-terminated, on a UNIX stream connection HAProxy keeps open and
     re-opens when it drops)."""
-    sock = path(env.log_socket or "", "log socket")
-    if len(sock) > SOCKET_PATH_MAX:
-        raise RenderError(f"log socket path {sock!r} exceeds HAProxy's {SOCKET_PATH_MAX} characters")
+    sock = _unix_socket(env.log_socket or "", "log socket path")
     return [
         f"ring {LOG_RING}",
         '    description "lbaas access logs"',
