@@ -163,6 +163,11 @@ class _GroupCommit:
                 fut.set_result(values[i])
 
 
+#: How much of the database file SQLite maps into memory for reading (per process; the pages are
+#: the kernel's page cache, shared by every connection).
+_SQLITE_MMAP_BYTES = 1 << 30
+
+
 def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
     engine = sa.create_engine(url, pool_size=8, max_overflow=8, connect_args={"check_same_thread": False})
 
@@ -181,6 +186,10 @@ def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
         # that one request wait for it (a tail of tens of milliseconds).
         cur.execute("PRAGMA wal_autocheckpoint=0")
         cur.execute("PRAGMA journal_size_limit=67108864")  # the WAL file shrinks back to 64 MiB at most
+        # Reads of the database file through a memory map instead of a read() per page: every commit
+        # empties the other connections' page caches, and a count or a list then read hundreds of
+        # pages again (~600 pread calls per create with 10,000 LBs). Writes still go through the WAL.
+        cur.execute(f"PRAGMA mmap_size={_SQLITE_MMAP_BYTES}")
         cur.close()
 
     @event.listens_for(engine, "begin")
