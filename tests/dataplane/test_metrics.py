@@ -19,9 +19,11 @@ PAD = 4000  # bytes of padding header per request: ingress well above egress
 
 @pytest.fixture(scope="module")
 def sampled() -> Iterator[DataPlane]:
-    """lbaas with the haproxy provider, sampling every second (and reading every HAProxy's
-    counters every second: a sample's rates come from the totals the poller stored)."""
-    with haproxy_server(metrics_interval=1, stats_interval=1) as dp:  # samples from fresh totals
+    """lbaas with the haproxy provider, sampling every second, and reading every HAProxy's
+    counters every 0.3 s: a sample's rates come from the totals the poller stored, and with
+    only ~4 s of traffic over two 3-s slots, totals a whole second old (stats_interval=1) put
+    enough bytes in the wrong sample to miss the 20 % below (3 runs in 15 did)."""
+    with haproxy_server(metrics_interval=1, stats_interval=0.3) as dp:  # samples from fresh totals
         yield dp
 
 
@@ -88,11 +90,25 @@ def test_cpu_memory_and_traffic_rates_of_a_real_lb(sampled: DataPlane) -> None:
     )
     assert wrk.returncode == 0 and "Non-2xx or 3xx responses" in wrk.stdout, wrk.stdout + wrk.stderr
 
+    seen: dict[str, object] = {}
+
     def accounted():
         # the poller's totals (every 0.3 s) and the samples (every second) both catch up
         stats = lbs.get(lb.id, show_stats=True).stats
         results = window()
         rx, tx = _integral(results, "network_bps_ingress"), _integral(results, "network_bps_egress")
+        seen.update(
+            bytes_in=stats.bytes_in,
+            bytes_out=stats.bytes_out,
+            rx=rx,
+            tx=tx,
+            sent=sent * PAD,
+            moving=[
+                (m.time, m.network_bps_ingress, m.network_bps_egress)
+                for m in results
+                if m.network_bps_ingress
+            ],
+        )
         return (
             stats.bytes_in >= sent * PAD
             and abs(rx - stats.bytes_in) <= 0.2 * stats.bytes_in
@@ -102,7 +118,10 @@ def test_cpu_memory_and_traffic_rates_of_a_real_lb(sampled: DataPlane) -> None:
 
     # Ingress and egress account for the traffic: the rates over the window add up to the
     # bytes HAProxy counted (bits/s x seconds / 8), within the 20 % a 1-s tick can skew them
-    results = wait_for(accounted, timeout=15, what="the samples to account for the traffic")
+    try:
+        results = wait_for(accounted, timeout=15, what="the samples to account for the traffic")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; the last reading: {seen}") from None
     assert len(results) == 1200  # 3600 one-second samples, averaged by threes (at most 1440 entries)
     values = [m for m in results if m.cpu_util is not None]
     assert len(values) >= 2
