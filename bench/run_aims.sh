@@ -29,8 +29,8 @@ for _ in $(seq "$ROUNDS"); do
     BENCH_DB=postgresql BENCH_TARGETS=lbaas,minimal-pg timeout 1800 "$PY" "bench/$s.py"
   done
   # PostgreSQL writes what those changed to disk in a checkpoint of its own, later: flush it now, so
-  # that its writes do not fall into the next round's SQLite fsyncs (create -> FINISHED read ~5.5 ms
-  # alone and 8.0-8.4 ms in rounds that followed the PostgreSQL ones).
+  # that its writes cannot fall into the next round's SQLite fsyncs. (Hygiene, not a proven cause:
+  # create -> FINISHED reads 4-7 ms alone and 6-11 ms inside this script, in the first round too.)
   psql -q -h 127.0.0.1 -U postgres -d test -c "CHECKPOINT" || true
 done
 psql -q -h 127.0.0.1 -U postgres -d test -c "DROP DATABASE IF EXISTS \"$BENCH_LBAAS_PG_DB\" WITH (FORCE)" || true

@@ -254,7 +254,7 @@ def _lock_mutable(conn: Connection, ctx: Ctx, lb_id: str) -> Any:
     return row
 
 
-_COUNT_ALL = Prepared(sa.select(sa.func.count()).select_from(LB))  # a create on a host with a capacity
+_COUNT_ALL = Prepared(sa.select(sa.func.count()).select_from(LB))  # a create where a capacity limit is set
 
 
 def create(conn: Connection, ctx: Ctx, body: dict[str, Any]) -> str:
