@@ -83,6 +83,14 @@ class _Plan:
     heal: str | None = None
 
 
+def _being_removed(conn, lb_id: str) -> bool:
+    """Whether the LB is gone or being deleted (``PENDING_DELETE``), as this transaction sees it."""
+    status = conn.execute(
+        sa.select(tables.load_balancers.c.provisioning_status).where(tables.load_balancers.c.id == lb_id)
+    ).scalar()
+    return status is None or status == "PENDING_DELETE"
+
+
 class Poller:
     """Polls the provider every ``interval`` seconds (default 1 s) in a daemon thread."""
 
@@ -285,6 +293,14 @@ class Poller:
 
     def _apply(self, conn, plan: _Plan) -> bool:
         """Write one LB's changes; True when its statuses were recomputed."""
+        if (plan.heal is not None or (plan.running is not None and not plan.running[0])) and _being_removed(
+            conn, plan.lb_id
+        ):
+            # Read just before its delete stopped the HAProxy: not a failure, nothing to restart
+            # (it used to warn "data plane down ... restarting it" at every delete).
+            self._down.pop(plan.lb_id, None)
+            plan.running = plan.heal = None
+            plan.moved = False
         if plan.running is not None:
             running, reason = plan.running
             dataplane.record_running(conn, plan.lb_id, running, reason)
