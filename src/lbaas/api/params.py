@@ -36,12 +36,17 @@ Int64 = Annotated[int, Ge(INT64_MIN), Le(INT64_MAX), BeforeValidator(_not_bool)]
 Int32 = Annotated[int, Ge(INT32_MIN), Le(INT32_MAX), BeforeValidator(_not_bool)]
 """An integer that is stored in, or compared with, a 32-bit column."""
 
+NotBool = BeforeValidator(_not_bool)
+"""For an integer field with bounds of its own, all within 32 bits: ``Annotated[int, Field(ge=1,
+le=65535), NotBool]``. Bounds added to :data:`Int32` are checked after its own, so a value past 32
+bits was refused with "less than or equal to 2147483647" even where the field's bound is 65535."""
+
 # Project and region ids live in 32-bit columns, and PostgreSQL casts a compared value to the column's
 # type ("integer out of range"), so an id past 32 bits is a 400, not an unknown id.
 ProjectId = Int32
 RegionId = Int32
 
-Limit = Annotated[Int64, Query(gt=0, le=1000)]
+Limit = Annotated[int, Query(gt=0, le=1000), NotBool]
 Offset = Annotated[Int64, Query(ge=0)]
 
 

@@ -13,7 +13,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from lbaas.api.params import Int32
+from lbaas.api.params import Int32, NotBool
 
 NAME_PATTERN = r"^[a-zA-Z0-9][a-zA-Z 0-9._\-]{1,61}[a-zA-Z0-9._]$"
 TOPIC_PATTERN = r"^[a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])*)*$"
@@ -39,7 +39,7 @@ class Body(BaseModel):
 
 
 class RetentionPolicy(Body):
-    period: Annotated[Int32, Field(gt=0, le=1825)] | None = Field(...)
+    period: Annotated[int, Field(gt=0, le=1825), NotBool] | None = Field(...)
 
 
 class Logging(Body):

@@ -7,16 +7,16 @@ from uuid import UUID
 
 from pydantic import Field, StringConstraints, field_validator
 
-from lbaas.api.params import Int32
+from lbaas.api.params import NotBool
 from lbaas.api.schemas.common import Body, Name
 from lbaas.api.schemas.pools import PoolCreate
 from lbaas.domain.enums import ListenerProtocol
 
 USERNAME_PATTERN = r"^[a-zA-Z0-9][a-zA-Z 0-9._\-]{1,30}[a-zA-Z0-9._]$"
 
-Timeout = Annotated[Int32, Field(ge=0, le=86_400_000)]
-Port = Annotated[Int32, Field(ge=1, le=65535)]
-ConnectionLimit = Annotated[Int32, Field(ge=-1, le=1_000_000)]
+Timeout = Annotated[int, Field(ge=0, le=86_400_000), NotBool]
+Port = Annotated[int, Field(ge=1, le=65535), NotBool]
+ConnectionLimit = Annotated[int, Field(ge=-1, le=1_000_000), NotBool]
 
 
 class UserListItem(Body):

@@ -7,7 +7,7 @@ from uuid import UUID
 
 from pydantic import Field, model_validator
 
-from lbaas.api.params import Int32
+from lbaas.api.params import NotBool
 from lbaas.api.schemas.common import Body, FloatingIpChoice, Logging, Name
 from lbaas.api.schemas.listeners import NestedListenerCreate
 from lbaas.domain.enums import Connectivity, IpFamily
@@ -56,7 +56,7 @@ class Resize(Body):
 
 class Metrics(Body):
     # timedelta(days=n) must not overflow (datetime.timedelta.max is 999999999 days).
-    time_interval: Annotated[Int32, Field(gt=0, le=999_999_999)]
+    time_interval: Annotated[int, Field(gt=0, le=999_999_999), NotBool]
     time_unit: Literal["hour", "day"]
 
 

@@ -7,7 +7,7 @@ from uuid import UUID
 
 from pydantic import Field, IPvAnyAddress, StringConstraints
 
-from lbaas.api.params import Int32
+from lbaas.api.params import Int32, NotBool
 from lbaas.api.schemas.common import Body, Name
 from lbaas.domain.enums import (
     HealthMonitorType,
@@ -17,12 +17,12 @@ from lbaas.domain.enums import (
     SessionPersistenceType,
 )
 
-Port = Annotated[Int32, Field(ge=1, le=65535)]
-Weight = Annotated[Int32, Field(ge=1, le=256)]
-PoolTimeout = Annotated[Int32, Field(ge=0, le=86_400_000)]
-Delay = Annotated[Int32, Field(ge=1, le=2_147_483_647)]
-Retries = Annotated[Int32, Field(ge=1, le=10)]
-HmTimeout = Annotated[Int32, Field(ge=0, le=2_147_483)]
+Port = Annotated[int, Field(ge=1, le=65535), NotBool]
+Weight = Annotated[int, Field(ge=1, le=256), NotBool]
+PoolTimeout = Annotated[int, Field(ge=0, le=86_400_000), NotBool]
+Delay = Annotated[int, Field(ge=1, le=2_147_483_647), NotBool]
+Retries = Annotated[int, Field(ge=1, le=10), NotBool]
+HmTimeout = Annotated[int, Field(ge=0, le=2_147_483), NotBool]
 DOMAIN_NAME_PATTERN = r"^[A-Za-z0-9._-]{1,253}$"
 DomainName = Annotated[str, StringConstraints(pattern=DOMAIN_NAME_PATTERN)]
 HttpVersion = Literal["1.0", "1.1"]
