@@ -36,16 +36,21 @@ BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 class Refusal(Exception):
     """A request refused at entry: status, Gcore exception class, message, invalid fields."""
 
-    def __init__(self, status: int, exception_class: str, message: str, field: str | None = None) -> None:
+    def __init__(
+        self, status: int, exception_class: str, message: str, fields: dict[str, list[str]] | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.exception_class = exception_class
         self.message = message
-        self.fields = {field: [message]} if field is not None else None
+        self.fields = fields
 
 
 def _invalid(field: str, message: str) -> Refusal:
-    return Refusal(400, "ValidationError", f"Validation Error: {field}: {message}", field)
+    # The shape of every other validation error (lbaas.api.errors): the field's own message in
+    # invalid_fields, and "Validation Error: " with the whole map as the message.
+    fields = {field: [message]}
+    return Refusal(400, "ValidationError", f"Validation Error: {fields}", fields)
 
 
 def _field(path: tuple[Any, ...]) -> str:
@@ -57,6 +62,12 @@ def json_problem(raw: bytes | str) -> tuple[str, str] | None:
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
+        if isinstance(raw, bytes):
+            try:
+                raw.decode()
+            except UnicodeDecodeError as bad:  # orjson's words for it name no byte and a wrong place
+                at = bad.start
+                return "body", f"Malformed JSON body: not UTF-8 text (byte 0x{raw[at]:02x} at offset {at})"
         return "body", f"Malformed JSON body: {exc}"
     stack: list[tuple[Any, tuple[Any, ...]]] = [(data, ())]
     while stack:
