@@ -25,12 +25,13 @@ def test_haproxy_refuses_udp_and_the_checks_it_cannot_run_with_a_400_naming_it()
 
 def test_capacity_is_gcores_403() -> None:
     host = Capabilities("haproxy", max_load_balancers=3, host_ram_mib=8192)
-    host.check_capacity(2)
+    host.check_capacity(lambda: 2)
     with pytest.raises(Forbidden) as err:
-        host.check_capacity(3)
+        host.check_capacity(lambda: 3)
     assert err.value.status_code == 403 and err.value.exception_class == "ForbiddenError"
     host.check_flavor("lb1-4-8")
     with pytest.raises(Forbidden):
         host.check_flavor("lb1-8-16")  # 16 GiB on an 8 GiB host
-    EVERYTHING.check_capacity(10**6)
+    EVERYTHING.check_capacity(lambda: 10**6)
+    EVERYTHING.check_capacity(lambda: pytest.fail("no limit: nothing to count"))
     EVERYTHING.check_flavor("lb1-8-16")

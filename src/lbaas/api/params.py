@@ -30,16 +30,16 @@ def _not_bool(value: object) -> object:
     return value
 
 
-Int64 = Annotated[int, Ge(INT64_MIN), Le(INT64_MAX), BeforeValidator(_not_bool)]
-"""An integer that is neither stored nor compared with a 32-bit column (offsets)."""
-
-Int32 = Annotated[int, Ge(INT32_MIN), Le(INT32_MAX), BeforeValidator(_not_bool)]
-"""An integer that is stored in, or compared with, a 32-bit column."""
-
 NotBool = BeforeValidator(_not_bool)
 """For an integer field with bounds of its own, all within 32 bits: ``Annotated[int, Field(ge=1,
 le=65535), NotBool]``. Bounds added to :data:`Int32` are checked after its own, so a value past 32
 bits was refused with "less than or equal to 2147483647" even where the field's bound is 65535."""
+
+Int64 = Annotated[int, Ge(INT64_MIN), Le(INT64_MAX), NotBool]
+"""An integer that is neither stored nor compared with a 32-bit column (offsets)."""
+
+Int32 = Annotated[int, Ge(INT32_MIN), Le(INT32_MAX), NotBool]
+"""An integer that is stored in, or compared with, a 32-bit column."""
 
 # Project and region ids live in 32-bit columns, and PostgreSQL casts a compared value to the column's
 # type ("integer out of range"), so an id past 32 bits is a 400, not an unknown id.

@@ -13,6 +13,7 @@ accepts these values, so the refusal is the provider's, and the message says so.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from lbaas.domain.enums import HealthMonitorType, ListenerProtocol, PoolProtocol
@@ -54,9 +55,12 @@ class Capabilities:
         if monitor_type is not None and monitor_type not in self.monitor_types:
             self._refuse(field, f"{monitor_type} health monitors", self.monitor_types)
 
-    def check_capacity(self, load_balancers: int) -> None:
-        """Gcore's capacity answer (403 ForbiddenError, errors.md) when the host is full."""
-        if self.max_load_balancers is not None and load_balancers >= self.max_load_balancers:
+    def check_capacity(self, load_balancers: Callable[[], int]) -> None:
+        """Gcore's capacity answer (403 ForbiddenError, errors.md) when the host is full.
+
+        ``load_balancers``: counts the host's LBs; called only where a limit is set (the count is
+        a scan of the table, and the emulator has no limit)."""
+        if self.max_load_balancers is not None and load_balancers() >= self.max_load_balancers:
             raise Forbidden(
                 f"No capacity for another load balancer: this {self.provider} host holds at most "
                 f"{self.max_load_balancers} (measured limit, see docs/PERFORMANCE.md)"

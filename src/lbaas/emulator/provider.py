@@ -126,7 +126,7 @@ class EmulatedProvider:
         mine = inner() if inner is not None else None
         if mine is None:
             return None
-        return mine | {f.lb_id for f in self.controls.view().health}
+        return mine | self.flipped()
 
     def flipped(self) -> set[str]:
         """The LBs whose members' health is flipped: a poller that otherwise reads an LB only when

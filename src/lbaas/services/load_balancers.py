@@ -262,8 +262,7 @@ def create(conn: Connection, ctx: Ctx, body: dict[str, Any]) -> str:
     # An LB created without a flavor runs the catalogue's default one (and shows it).
     flavor = check_flavor(body["flavor"]) if body.get("flavor") is not None else DEFAULT_FLAVOR
     ctx.capabilities.check_flavor(flavor)
-    if ctx.capabilities.max_load_balancers is not None:  # counting every LB costs a scan of the table
-        ctx.capabilities.check_capacity(_COUNT_ALL.first(conn)[0])
+    ctx.capabilities.check_capacity(lambda: _COUNT_ALL.first(conn)[0])
     # A limit of this deployment, not a rule: VIPs are addresses of LBAAS_VIP_POOL, which is
     # IPv4 on loopback; an IPv6 or dual-stack VIP cannot be given (docs/api-compat.md).
     if body.get("vip_ip_family") not in (None, "ipv4"):
